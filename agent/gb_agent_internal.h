@@ -1,0 +1,127 @@
+/* Internals shared by the agent library's modules (config, client,
+ * publisher, subscription). Not installed, not part of govbus.h.
+ *
+ * The client owns the socket and the dispatch loop; publishers and
+ * subscriptions register with it and are called back for the frames that
+ * concern them, and when the connection is rebuilt. */
+#ifndef GB_AGENT_INTERNAL_H
+#define GB_AGENT_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gb_codec.h"
+#include "gb_keys.h"
+#include "govbus.h"
+
+#define GB_AGENT_DEFAULT_TIMEOUT_MS 3000u
+#define GB_AGENT_ERROR_MAX (GB_MAX_MESSAGE_LEN + 512)
+
+/* ---------------------------------------------------------------- config */
+
+typedef struct gb_agent_peer {
+	char dept[GB_MAX_ID_LEN + 1];
+	uint8_t sign_pk[GB_SIGN_PK_BYTES];
+} gb_agent_peer;
+
+struct gb_agent_config {
+	char *path;
+	char dept[GB_MAX_ID_LEN + 1];
+	char *key_path;               /* resolved against the config's folder */
+	char *endpoint;
+	uint8_t broker_box_pk[GB_BOX_PK_BYTES];
+	unsigned timeout_ms;
+	gb_agent_peer *peers;
+	size_t peer_count;
+};
+
+/* Deep copy, so a client does not depend on the caller's config. */
+int gb_agent_config_copy(const gb_agent_config *src, gb_agent_config **out);
+
+/* ---------------------------------------------------------------- time */
+
+/* Monotonic milliseconds, for timers. */
+int64_t gb_agent_now_ms(void);
+/* Wall clock nanoseconds since the epoch, for produced_at_ns. */
+uint64_t gb_agent_wall_ns(void);
+
+/* ---------------------------------------------------------------- client */
+
+/* Record the failure `rc` with status `status` (0: gb_error_status(rc)) and
+ * a sentence; returns rc. */
+int gb_client_fail(gb_client *c, int rc, unsigned status, const char *fmt,
+		   ...) __attribute__((format(printf, 4, 5)));
+
+/* Encode and send one frame. A send that cannot complete schedules a
+ * reconnect (the frame is then covered by the resend/resubscribe logic)
+ * and still returns 0; errors are only local (GB_ENOMEM). */
+int gb_client_send_frame(gb_client *c, const gb_client_frame *frame);
+/* Send an already encoded ClientFrame. */
+int gb_client_send_raw(gb_client *c, const uint8_t *buf, size_t len);
+
+/* Wait for frames until `deadline_ms` (monotonic; -1: none), dispatching
+ * every frame that arrives, pinging when idle and reconnecting when needed.
+ * Returns 0 once at least one frame was handled or some state changed,
+ * GB_ETIMEOUT at the deadline, or a client-level error (connection refused
+ * by the broker, reconnect given up, interrupted). */
+int gb_client_wait(gb_client *c, int64_t deadline_ms);
+
+/* Ping and wait (until `deadline_ms`) for the matching Pong: every frame
+ * sent before has then been read by the broker. GB_EUNAVAIL when the
+ * connection was rebuilt meanwhile. */
+int gb_client_sync(gb_client *c, int64_t deadline_ms);
+
+/* Next id for a Publish request / a subscription on this client. */
+uint64_t gb_client_next_request_id(gb_client *c);
+uint64_t gb_client_next_subscription_id(gb_client *c);
+
+const gb_identity *gb_client_identity(const gb_client *c);
+const gb_agent_config *gb_client_config(const gb_client *c);
+unsigned gb_client_timeout_ms(const gb_client *c);
+uint32_t gb_client_max_frame(const gb_client *c);
+void gb_client_emit(gb_client *c, const gb_event *ev);
+/* The sticky client-level error (0 if none). */
+int gb_client_error(const gb_client *c);
+
+/* Producer positions: the last seq of `dataset` known to this client
+ * (Welcome at first connect, then what publishers have used). */
+uint64_t gb_client_position(const gb_client *c, const char *dataset);
+int gb_client_set_position(gb_client *c, const char *dataset, uint64_t seq);
+
+/* Registration of publishers and subscriptions with their client. */
+void gb_client_add_publisher(gb_client *c, gb_publisher *p);
+void gb_client_remove_publisher(gb_client *c, gb_publisher *p);
+gb_publisher *gb_client_find_publisher(gb_client *c, const char *dataset);
+void gb_client_add_subscription(gb_client *c, gb_subscription *s);
+void gb_client_remove_subscription(gb_client *c, gb_subscription *s);
+
+/* ---------------------------------------------------------------- publisher
+ * Called by the client's dispatcher. */
+
+gb_publisher *gb_publisher_list_next(const gb_publisher *p);
+void gb_publisher_set_list_next(gb_publisher *p, gb_publisher *next);
+const char *gb_publisher_dataset(const gb_publisher *p);
+/* True when the ack or error with `request_id` belongs to this publisher. */
+bool gb_publisher_owns_request(const gb_publisher *p, uint64_t request_id);
+void gb_publisher_on_ack(gb_publisher *p, const Govbus__V1__PublishAck *ack);
+void gb_publisher_on_error(gb_publisher *p, const Govbus__V1__Error *err);
+/* Resend every unacknowledged batch, in seq order. */
+void gb_publisher_on_reconnect(gb_publisher *p, bool restarted);
+/* Resend batches whose retry time has come; returns the next time (ms)
+ * something is due, or INT64_MAX. */
+int64_t gb_publisher_tick(gb_publisher *p, int64_t now_ms);
+
+/* ---------------------------------------------------------------- subscription */
+
+gb_subscription *gb_subscription_list_next(const gb_subscription *s);
+void gb_subscription_set_list_next(gb_subscription *s, gb_subscription *next);
+uint64_t gb_subscription_id(const gb_subscription *s);
+void gb_subscription_on_ok(gb_subscription *s,
+			   const Govbus__V1__SubscribeOk *ok);
+/* Takes ownership of `frame` (a Deliver). */
+void gb_subscription_on_deliver(gb_subscription *s, gb_server_frame *frame);
+void gb_subscription_on_error(gb_subscription *s, const Govbus__V1__Error *err);
+void gb_subscription_on_reconnect(gb_subscription *s, bool restarted);
+
+#endif

@@ -1,0 +1,820 @@
+/* The agent's connection to the broker: socket setup under CURVE, the
+ * Hello/Welcome handshake, the dispatch loop that hands frames to
+ * publishers and subscriptions, pings, and reconnection (DESIGN §13).
+ *
+ * Trust: frames come from a peer that passed the CURVE handshake with the
+ * broker key pinned in our config, but are still decoded by gb_codec with
+ * its limits, and a frame that does not decode ends the connection with a
+ * clear error rather than being guessed at. Broker sentences are copied
+ * bounded (GB_MAX_MESSAGE_LEN, enforced by the codec).
+ *
+ * Connection states: DOWN (no socket) -> HELLO (socket built, Hello sent,
+ * waiting for Welcome) -> UP. UP -> HELLO again when the broker is silent
+ * for the timeout, a send cannot complete, or a Pong/Welcome carries a new
+ * broker instance; a broker Error about the connection itself is fatal. */
+#include "gb_agent_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define DEFAULT_PING_MS 1000u
+#define DEFAULT_GIVE_UP_MS 60000u
+#define SOCKET_HWM 100000
+#define FRAMES_PER_WAKE 1024
+#define CLOSE_LINGER_MS 1000
+
+struct position {
+	char dataset[GB_MAX_ID_LEN + 1];
+	uint64_t last_seq;
+};
+
+struct gb_client {
+	gb_agent_config *cfg;         /* private copy */
+	gb_identity *id;
+	gb_client_options opts;
+	char agent_name[GB_MAX_NAME_LEN + 1];
+	void *ctx;
+	void *sock;
+	bool connected_once;
+	uint64_t instance;
+	uint32_t max_frame;
+	struct position *pos;
+	size_t pos_count, pos_cap;
+	uint64_t next_request_id;
+	uint64_t next_subscription_id;
+	uint64_t ping_nonce;          /* last nonce sent */
+	uint64_t pong_nonce;          /* last nonce answered */
+	int64_t last_heard_ms;
+	int64_t last_sent_ms;
+	bool need_reconnect;
+	int64_t reconnect_since_ms;   /* first failed attempt, 0 if none */
+	char reconnect_reason[128];
+	int fatal;                    /* sticky connection-level error */
+	char last_error[GB_AGENT_ERROR_MAX];
+	unsigned last_status;
+	gb_publisher *pubs;
+	gb_subscription *subs;
+	uint64_t reconnects;
+	volatile sig_atomic_t interrupted;
+};
+
+/* ---------------------------------------------------------------- time */
+
+int64_t gb_agent_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t gb_agent_wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+static void vset_error(gb_client *c, int rc, unsigned status, const char *fmt,
+		       va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void vset_error(gb_client *c, int rc, unsigned status, const char *fmt,
+		       va_list ap)
+{
+	vsnprintf(c->last_error, sizeof c->last_error, fmt, ap);
+	c->last_status = status ? status : gb_error_status(rc);
+}
+
+int gb_client_fail(gb_client *c, int rc, unsigned status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vset_error(c, rc, status, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+const char *gb_client_last_error(const gb_client *c)
+{
+	return c->last_error;
+}
+
+unsigned gb_client_last_status(const gb_client *c)
+{
+	return c->last_status;
+}
+
+int gb_client_error(const gb_client *c)
+{
+	return c->fatal;
+}
+
+/* ---------------------------------------------------------------- accessors */
+
+const char *gb_client_dept(const gb_client *c)
+{
+	return c->cfg->dept;
+}
+
+uint64_t gb_client_reconnects(const gb_client *c)
+{
+	return c->reconnects;
+}
+
+const gb_identity *gb_client_identity(const gb_client *c)
+{
+	return c->id;
+}
+
+const gb_agent_config *gb_client_config(const gb_client *c)
+{
+	return c->cfg;
+}
+
+unsigned gb_client_timeout_ms(const gb_client *c)
+{
+	return c->opts.timeout_ms;
+}
+
+uint32_t gb_client_max_frame(const gb_client *c)
+{
+	return c->max_frame;
+}
+
+uint64_t gb_client_next_request_id(gb_client *c)
+{
+	return ++c->next_request_id;
+}
+
+uint64_t gb_client_next_subscription_id(gb_client *c)
+{
+	return ++c->next_subscription_id;
+}
+
+void gb_client_interrupt(gb_client *c)
+{
+	c->interrupted = 1;
+}
+
+void gb_client_emit(gb_client *c, const gb_event *ev)
+{
+	if (c->opts.on_event)
+		c->opts.on_event(c->opts.event_arg, ev);
+}
+
+void gb_client_options_init(gb_client_options *opts)
+{
+	memset(opts, 0, sizeof *opts);
+	opts->ping_ms = DEFAULT_PING_MS;
+	opts->give_up_ms = DEFAULT_GIVE_UP_MS;
+}
+
+/* ---------------------------------------------------------------- positions */
+
+static struct position *position_find(const gb_client *c, const char *dataset)
+{
+	for (size_t i = 0; i < c->pos_count; i++)
+		if (!strcmp(c->pos[i].dataset, dataset))
+			return &c->pos[i];
+	return NULL;
+}
+
+uint64_t gb_client_position(const gb_client *c, const char *dataset)
+{
+	const struct position *p = position_find(c, dataset);
+	return p ? p->last_seq : 0;
+}
+
+/* Raise the known last seq of `dataset` to `seq` (never lowers it). */
+int gb_client_set_position(gb_client *c, const char *dataset, uint64_t seq)
+{
+	struct position *p = position_find(c, dataset);
+
+	if (!p) {
+		if (c->pos_count == c->pos_cap) {
+			size_t cap = c->pos_cap ? c->pos_cap * 2 : 8;
+			struct position *np = realloc(c->pos, cap * sizeof *np);
+			if (!np)
+				return GB_ENOMEM;
+			c->pos = np;
+			c->pos_cap = cap;
+		}
+		p = &c->pos[c->pos_count++];
+		snprintf(p->dataset, sizeof p->dataset, "%s", dataset);
+		p->last_seq = 0;
+	}
+	if (seq > p->last_seq)
+		p->last_seq = seq;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- registry */
+
+void gb_client_add_publisher(gb_client *c, gb_publisher *p)
+{
+	gb_publisher_set_list_next(p, c->pubs);
+	c->pubs = p;
+}
+
+void gb_client_remove_publisher(gb_client *c, gb_publisher *p)
+{
+	if (c->pubs == p) {
+		c->pubs = gb_publisher_list_next(p);
+		return;
+	}
+	for (gb_publisher *q = c->pubs; q; q = gb_publisher_list_next(q))
+		if (gb_publisher_list_next(q) == p) {
+			gb_publisher_set_list_next(q, gb_publisher_list_next(p));
+			return;
+		}
+}
+
+gb_publisher *gb_client_find_publisher(gb_client *c, const char *dataset)
+{
+	for (gb_publisher *p = c->pubs; p; p = gb_publisher_list_next(p))
+		if (!strcmp(gb_publisher_dataset(p), dataset))
+			return p;
+	return NULL;
+}
+
+void gb_client_add_subscription(gb_client *c, gb_subscription *s)
+{
+	gb_subscription_set_list_next(s, c->subs);
+	c->subs = s;
+}
+
+void gb_client_remove_subscription(gb_client *c, gb_subscription *s)
+{
+	if (c->subs == s) {
+		c->subs = gb_subscription_list_next(s);
+		return;
+	}
+	for (gb_subscription *q = c->subs; q; q = gb_subscription_list_next(q))
+		if (gb_subscription_list_next(q) == s) {
+			gb_subscription_set_list_next(
+				q, gb_subscription_list_next(s));
+			return;
+		}
+}
+
+static gb_subscription *find_subscription(gb_client *c, uint64_t id)
+{
+	for (gb_subscription *s = c->subs; s; s = gb_subscription_list_next(s))
+		if (gb_subscription_id(s) == id)
+			return s;
+	return NULL;
+}
+
+static gb_publisher *find_request_owner(gb_client *c, uint64_t request_id)
+{
+	for (gb_publisher *p = c->pubs; p; p = gb_publisher_list_next(p))
+		if (gb_publisher_owns_request(p, request_id))
+			return p;
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- socket */
+
+static void schedule_reconnect(gb_client *c, const char *reason)
+{
+	if (c->need_reconnect)
+		return;
+	c->need_reconnect = true;
+	snprintf(c->reconnect_reason, sizeof c->reconnect_reason, "%s", reason);
+}
+
+static void socket_close(gb_client *c, int linger_ms)
+{
+	if (!c->sock)
+		return;
+	zmq_setsockopt(c->sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
+	zmq_close(c->sock);
+	c->sock = NULL;
+}
+
+/* Build a fresh DEALER with CURVE client keys and connect it. */
+static int socket_open(gb_client *c)
+{
+	int zero = 0, hwm = SOCKET_HWM;
+	int64_t maxmsg = GB_MAX_FRAME;
+	void *s = zmq_socket(c->ctx, ZMQ_DEALER);
+
+	if (!s)
+		return gb_client_fail(c, GB_EIO, 0, "cannot create a ZeroMQ "
+				      "socket: %s", zmq_strerror(errno));
+	if (zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, c->cfg->broker_box_pk,
+			   GB_BOX_PK_BYTES) ||
+	    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, gb_identity_box_pk(c->id),
+			   GB_BOX_PK_BYTES) ||
+	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, gb_identity_box_sk(c->id),
+			   GB_BOX_SK_BYTES) ||
+	    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+	    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero) ||
+	    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
+	    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm)) {
+		int e = errno;
+		zmq_close(s);
+		return gb_client_fail(c, GB_EIO, 0, "cannot set up CURVE on "
+				      "the socket: %s", zmq_strerror(e));
+	}
+	if (zmq_connect(s, c->cfg->endpoint) != 0) {
+		int e = errno;
+		zmq_close(s);
+		return gb_client_fail(c, GB_EINVAL, 0,
+				      "cannot connect to %.256s: %s",
+				      c->cfg->endpoint, zmq_strerror(e));
+	}
+	c->sock = s;
+	return 0;
+}
+
+/* Wait up to `ms` for the socket to be readable (ZMQ_POLLIN) or writable.
+ * Returns 1 when ready, 0 on timeout or EINTR, -1 on a ZeroMQ error. */
+static int socket_poll(gb_client *c, short events, long ms)
+{
+	zmq_pollitem_t item = {c->sock, 0, events, 0};
+	int rc = zmq_poll(&item, 1, ms);
+	if (rc < 0)
+		return errno == EINTR ? 0 : -1;
+	return rc > 0 && (item.revents & events) ? 1 : 0;
+}
+
+int gb_client_send_raw(gb_client *c, const uint8_t *buf, size_t len)
+{
+	if (!c->sock || c->need_reconnect)
+		return 0; /* the reconnect re-sends what matters */
+	for (;;) {
+		if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) >= 0) {
+			c->last_sent_ms = gb_agent_now_ms();
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN &&
+		    socket_poll(c, ZMQ_POLLOUT, (long)c->opts.timeout_ms) > 0)
+			continue;
+		schedule_reconnect(c, "a frame could not be sent");
+		return 0;
+	}
+}
+
+int gb_client_send_frame(gb_client *c, const gb_client_frame *frame)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = gb_codec_client_encode(frame, &buf, &len);
+
+	if (rc != 0)
+		return gb_client_fail(c, rc, 0, "out of memory encoding a frame");
+	rc = gb_client_send_raw(c, buf, len);
+	free(buf);
+	return rc;
+}
+
+static void send_ping(gb_client *c)
+{
+	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+	Govbus__V1__Ping ping = GOVBUS__V1__PING__INIT;
+
+	ping.nonce = ++c->ping_nonce;
+	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_PING;
+	f.ping = &ping;
+	(void)gb_client_send_frame(c, &f);
+}
+
+/* Receive one frame without blocking. Returns 1 with *out set, 0 when none
+ * is waiting, or a GB_E... code when the broker sent garbage. */
+static int recv_frame(gb_client *c, gb_server_frame **out)
+{
+	zmq_msg_t msg;
+	char why[256];
+	int rc;
+
+	*out = NULL;
+	zmq_msg_init(&msg);
+	if (zmq_msg_recv(&msg, c->sock, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&msg);
+		return 0;
+	}
+	c->last_heard_ms = gb_agent_now_ms();
+	rc = gb_codec_server_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), out,
+				    why, sizeof why);
+	zmq_msg_close(&msg);
+	if (rc != 0) {
+		c->fatal = GB_EPROTO;
+		return gb_client_fail(c, GB_EPROTO, 0,
+				      "the broker sent a frame that does not "
+				      "decode (%s)",
+				      why);
+	}
+	return 1;
+}
+
+static const char *seconds(unsigned ms, char *buf, size_t len)
+{
+	snprintf(buf, len, "%g", ms / 1000.0);
+	return buf;
+}
+
+/* The broker's answer to a connection-level problem: fatal. */
+static int connection_refused(gb_client *c, const Govbus__V1__Error *e)
+{
+	int rc = gb_error_from_status(e->status);
+	c->fatal = rc;
+	return gb_client_fail(c, rc, e->status, "%s", e->message);
+}
+
+/* Adopt a Welcome: check who we are, note the instance and positions.
+ * Returns 0 or a fatal error. Sets *restarted when the instance changed. */
+static int adopt_welcome(gb_client *c, const Govbus__V1__Welcome *w,
+			 bool *restarted)
+{
+	if (strcmp(w->dept, c->cfg->dept) != 0) {
+		c->fatal = GB_EAUTH;
+		return gb_client_fail(c, GB_EAUTH, 0,
+				      "the broker knows this key as department "
+				      "%.64s, but the config says dept: %s",
+				      w->dept, c->cfg->dept);
+	}
+	*restarted = c->connected_once && w->instance != c->instance;
+	c->instance = w->instance;
+	c->max_frame = w->max_frame && w->max_frame < GB_MAX_FRAME
+			       ? w->max_frame
+			       : GB_MAX_FRAME;
+	/* Positions matter at first connect; later only raise what is known
+	 * (publishers keep their own counters while batches are in flight). */
+	for (size_t i = 0; i < w->n_positions; i++)
+		if (gb_client_set_position(c, w->positions[i]->dataset,
+					   w->positions[i]->last_seq) != 0)
+			return GB_ENOMEM;
+	c->connected_once = true;
+	return 0;
+}
+
+/* Send Hello on the current socket and wait for Welcome, for at most the
+ * timeout and not past `deadline_ms` (-1: none). */
+static int handshake(gb_client *c, bool *restarted, int64_t deadline_ms)
+{
+	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+	Govbus__V1__Hello hello = GOVBUS__V1__HELLO__INIT;
+	int64_t deadline;
+	char s[32];
+	int rc;
+
+	hello.protocol = 1;
+	hello.agent = c->agent_name;
+	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_HELLO;
+	f.hello = &hello;
+	rc = gb_client_send_frame(c, &f);
+	if (rc != 0)
+		return rc;
+	deadline = gb_agent_now_ms() + c->opts.timeout_ms;
+	if (deadline_ms >= 0 && deadline_ms < deadline)
+		deadline = deadline_ms;
+	for (;;) {
+		gb_server_frame *frame = NULL;
+		int64_t now = gb_agent_now_ms();
+
+		if (c->interrupted) {
+			c->interrupted = 0;
+			return gb_client_fail(c, GB_ECLOSED, 0, "interrupted");
+		}
+		if (c->need_reconnect || now >= deadline)
+			break;
+		if (socket_poll(c, ZMQ_POLLIN, (long)(deadline - now)) < 0)
+			return gb_client_fail(c, GB_EIO, 0, "ZeroMQ poll failed: %s",
+					      zmq_strerror(errno));
+		while ((rc = recv_frame(c, &frame)) == 1) {
+			switch (frame->body_case) {
+			case GOVBUS__V1__SERVER_FRAME__BODY_WELCOME:
+				rc = adopt_welcome(c, frame->welcome, restarted);
+				gb_codec_server_free(&frame);
+				return rc;
+			case GOVBUS__V1__SERVER_FRAME__BODY_ERROR:
+				if (!frame->error->request_id &&
+				    !frame->error->subscription_id) {
+					rc = connection_refused(c, frame->error);
+					gb_codec_server_free(&frame);
+					return rc;
+				}
+				break;
+			default:
+				break; /* left over from before: not ours yet */
+			}
+			gb_codec_server_free(&frame);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return gb_client_fail(
+		c, GB_ETIMEOUT, 0,
+		"broker at %.256s did not answer within %s s (is it running? is "
+		"the broker public_key right? is this department's key "
+		"registered? a refused CURVE handshake looks like silence to "
+		"the agent)",
+		c->cfg->endpoint, seconds(c->opts.timeout_ms, s, sizeof s));
+}
+
+/* Rebuild the socket until a Welcome comes back, the caller's deadline
+ * passes (GB_ETIMEOUT; the next call goes on trying) or we give up (fatal);
+ * then let every publisher and subscription restore its state. */
+static int reconnect(gb_client *c, int64_t deadline_ms)
+{
+	char reason[sizeof c->reconnect_reason], s[32];
+	bool restarted = false;
+	gb_event ev = {0};
+	int rc;
+
+	snprintf(reason, sizeof reason, "%s", c->reconnect_reason);
+	if (!c->reconnect_since_ms)
+		c->reconnect_since_ms = gb_agent_now_ms();
+	for (;;) {
+		socket_close(c, 0);
+		c->need_reconnect = false; /* lets Hello through */
+		rc = socket_open(c);
+		if (rc == 0)
+			rc = handshake(c, &restarted, deadline_ms);
+		if (rc == 0 && c->need_reconnect)
+			rc = GB_ETIMEOUT; /* Hello itself could not be sent */
+		if (rc == 0)
+			break;
+		c->need_reconnect = true;
+		if (rc != GB_ETIMEOUT) {
+			if (rc != GB_ECLOSED)
+				c->fatal = rc;
+			return rc;
+		}
+		if (c->opts.give_up_ms &&
+		    gb_agent_now_ms() - c->reconnect_since_ms >=
+			    (int64_t)c->opts.give_up_ms) {
+			c->fatal = GB_ETIMEOUT;
+			return gb_client_fail(
+				c, GB_ETIMEOUT, 0,
+				"lost the broker at %.256s (%s) and could not "
+				"reconnect for %s s",
+				c->cfg->endpoint, reason,
+				seconds(c->opts.give_up_ms, s, sizeof s));
+		}
+		if (deadline_ms >= 0 && gb_agent_now_ms() >= deadline_ms)
+			return GB_ETIMEOUT;
+	}
+	c->reconnect_since_ms = 0;
+	c->reconnects++;
+	c->last_heard_ms = c->last_sent_ms = gb_agent_now_ms();
+	ev.kind = GB_EVENT_RECONNECTED;
+	ev.restarted = restarted;
+	ev.reason = reason;
+	gb_client_emit(c, &ev);
+	for (gb_publisher *p = c->pubs; p; p = gb_publisher_list_next(p))
+		gb_publisher_on_reconnect(p, restarted);
+	for (gb_subscription *sub = c->subs; sub;
+	     sub = gb_subscription_list_next(sub))
+		gb_subscription_on_reconnect(sub, restarted);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static void dispatch(gb_client *c, gb_server_frame *frame)
+{
+	switch (frame->body_case) {
+	case GOVBUS__V1__SERVER_FRAME__BODY_WELCOME:
+		if (frame->welcome->instance != c->instance)
+			schedule_reconnect(c, "the broker restarted");
+		break;
+	case GOVBUS__V1__SERVER_FRAME__BODY_PONG:
+		if (frame->pong->instance != c->instance)
+			schedule_reconnect(c, "the broker restarted");
+		else if (frame->pong->nonce > c->pong_nonce &&
+			 frame->pong->nonce <= c->ping_nonce)
+			c->pong_nonce = frame->pong->nonce;
+		break;
+	case GOVBUS__V1__SERVER_FRAME__BODY_PUBLISH_ACK: {
+		gb_publisher *p =
+			find_request_owner(c, frame->publish_ack->request_id);
+		if (p)
+			gb_publisher_on_ack(p, frame->publish_ack);
+		break;
+	}
+	case GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK: {
+		gb_subscription *s = find_subscription(
+			c, frame->subscribe_ok->subscription_id);
+		if (s)
+			gb_subscription_on_ok(s, frame->subscribe_ok);
+		break;
+	}
+	case GOVBUS__V1__SERVER_FRAME__BODY_DELIVER: {
+		gb_subscription *s =
+			find_subscription(c, frame->deliver->subscription_id);
+		if (s) {
+			gb_subscription_on_deliver(s, frame);
+			return; /* the subscription owns the frame now */
+		}
+		break;
+	}
+	case GOVBUS__V1__SERVER_FRAME__BODY_ERROR: {
+		const Govbus__V1__Error *e = frame->error;
+		if (e->request_id) {
+			gb_publisher *p = find_request_owner(c, e->request_id);
+			if (p)
+				gb_publisher_on_error(p, e);
+		} else if (e->subscription_id) {
+			gb_subscription *s =
+				find_subscription(c, e->subscription_id);
+			if (s)
+				gb_subscription_on_error(s, e);
+		} else {
+			(void)connection_refused(c, e);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	gb_codec_server_free(&frame);
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+int gb_client_wait(gb_client *c, int64_t deadline_ms)
+{
+	for (;;) {
+		int64_t now = gb_agent_now_ms(), due = INT64_MAX, wait;
+		char why[96], s[32];
+		int handled = 0, rc;
+
+		if (c->fatal)
+			return c->fatal;
+		if (c->interrupted) {
+			c->interrupted = 0;
+			return gb_client_fail(c, GB_ECLOSED, 0, "interrupted");
+		}
+		if (!c->need_reconnect &&
+		    now - c->last_heard_ms >= (int64_t)c->opts.timeout_ms) {
+			snprintf(why, sizeof why, "no answer for %s s",
+				 seconds(c->opts.timeout_ms, s, sizeof s));
+			schedule_reconnect(c, why);
+		}
+		if (c->need_reconnect) {
+			if (deadline_ms >= 0 && now >= deadline_ms)
+				return GB_ETIMEOUT;
+			return reconnect(c, deadline_ms);
+		}
+		for (gb_publisher *p = c->pubs; p; p = gb_publisher_list_next(p))
+			due = min64(due, gb_publisher_tick(p, now));
+		if (now - c->last_sent_ms >= (int64_t)c->opts.ping_ms)
+			send_ping(c);
+		due = min64(due, c->last_sent_ms + c->opts.ping_ms);
+		due = min64(due, c->last_heard_ms + c->opts.timeout_ms);
+		if (deadline_ms >= 0)
+			due = min64(due, deadline_ms);
+		wait = due > now ? due - now : 0;
+		if (socket_poll(c, ZMQ_POLLIN, (long)wait) < 0) {
+			c->fatal = GB_EIO;
+			return gb_client_fail(c, GB_EIO, 0,
+					      "ZeroMQ poll failed: %s",
+					      zmq_strerror(errno));
+		}
+		for (int i = 0; i < FRAMES_PER_WAKE; i++) {
+			gb_server_frame *frame = NULL;
+			rc = recv_frame(c, &frame);
+			if (rc < 0)
+				return rc;
+			if (rc == 0)
+				break;
+			dispatch(c, frame);
+			handled++;
+		}
+		if (handled)
+			return 0;
+		if (deadline_ms >= 0 && gb_agent_now_ms() >= deadline_ms)
+			return GB_ETIMEOUT;
+	}
+}
+
+int gb_client_poll(gb_client *c, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : gb_agent_now_ms() + timeout_ms;
+	return gb_client_wait(c, deadline);
+}
+
+/* Ping and wait until the broker has answered it: every frame sent before
+ * has then been read by the broker (one connection, in order). */
+int gb_client_sync(gb_client *c, int64_t deadline_ms)
+{
+	uint64_t nonce;
+
+	send_ping(c);
+	nonce = c->ping_nonce;
+	while (c->pong_nonce < nonce) {
+		uint64_t reconnects = c->reconnects;
+		int rc = gb_client_wait(c, deadline_ms);
+		if (rc != 0)
+			return rc;
+		if (c->reconnects != reconnects)
+			return gb_client_fail(c, GB_EUNAVAIL, 0,
+					      "the connection was rebuilt "
+					      "before the broker answered");
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+int gb_client_open(const gb_agent_config *cfg, const gb_client_options *opts,
+		   gb_client **out, char *why, size_t why_len)
+{
+	gb_client *c = calloc(1, sizeof *c);
+	bool restarted = false;
+	int rc;
+
+	*out = NULL;
+	if (why && why_len)
+		why[0] = '\0';
+	if (!c)
+		return GB_ENOMEM;
+	if (opts)
+		c->opts = *opts;
+	else
+		gb_client_options_init(&c->opts);
+	if (!c->opts.timeout_ms)
+		c->opts.timeout_ms = cfg->timeout_ms ? cfg->timeout_ms
+						     : GB_AGENT_DEFAULT_TIMEOUT_MS;
+	if (!c->opts.ping_ms)
+		c->opts.ping_ms = DEFAULT_PING_MS;
+	snprintf(c->agent_name, sizeof c->agent_name, "%s",
+		 c->opts.agent_name ? c->opts.agent_name : "govbus-agent");
+	c->opts.agent_name = NULL;
+	c->max_frame = GB_MAX_FRAME;
+
+	rc = gb_agent_config_copy(cfg, &c->cfg);
+	if (rc != 0) {
+		gb_client_fail(c, rc, 0, "out of memory");
+		goto err;
+	}
+	rc = gb_identity_load(cfg->key_path, &c->id, c->last_error,
+			      sizeof c->last_error);
+	if (rc != 0)
+		goto err;
+	if (!zmq_has("curve")) {
+		rc = gb_client_fail(c, GB_EIO, 0,
+				    "this libzmq was built without CURVE");
+		goto err;
+	}
+	c->ctx = zmq_ctx_new();
+	if (!c->ctx) {
+		rc = gb_client_fail(c, GB_EIO, 0, "cannot create a ZeroMQ "
+				    "context: %s", zmq_strerror(errno));
+		goto err;
+	}
+	rc = socket_open(c);
+	if (rc == 0)
+		rc = handshake(c, &restarted, -1);
+	if (rc != 0)
+		goto err;
+	c->last_heard_ms = c->last_sent_ms = gb_agent_now_ms();
+	*out = c;
+	return 0;
+err:
+	if (why && why_len)
+		snprintf(why, why_len, "%s",
+			 c->last_error[0] ? c->last_error : gb_strerror(rc));
+	gb_client_close(&c);
+	return rc;
+}
+
+void gb_client_close(gb_client **cp)
+{
+	gb_client *c;
+
+	if (!cp || !*cp)
+		return;
+	c = *cp;
+	while (c->subs) {
+		gb_subscription *s = c->subs;
+		gb_subscription_close(&s);
+	}
+	while (c->pubs) {
+		gb_publisher *p = c->pubs;
+		gb_publisher_close(&p);
+	}
+	/* Let queued frames (unsubscribe, cursor acks) leave, briefly. */
+	socket_close(c, c->fatal ? 0 : CLOSE_LINGER_MS);
+	if (c->ctx)
+		zmq_ctx_term(c->ctx);
+	gb_identity_destroy(&c->id);
+	gb_agent_config_destroy(&c->cfg);
+	free(c->pos);
+	free(c);
+	*cp = NULL;
+}

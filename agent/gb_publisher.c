@@ -1,0 +1,538 @@
+/* Publisher: records -> signed batches -> pipelined Publish frames, each
+ * kept until its PublishAck (DESIGN §4, §7, §13).
+ *
+ * Records are appended straight into the serialized RecordList of the
+ * current batch (gb_envelope_append_record), so a record costs one copy
+ * and no allocation beyond the batch buffer's occasional growth. A full
+ * batch is signed once (gb_envelope_build, key epoch 0 for now), wrapped in
+ * a Publish frame and sent; up to `window` batches are in flight. Each
+ * keeps its encoded frame, so resending after a 5xx or a reconnect sends
+ * the very same bytes with the same producer_seq and request_id, and the
+ * broker's idempotence turns a repeat into a duplicate ack.
+ *
+ * Trust: acks are matched by request_id and must name our dataset, the
+ * batch's seq and its record count, or the job fails with GB_EPROTO. */
+#include "gb_agent_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gb_envelope.h"
+
+#define DEFAULT_MAX_RECORDS 1000u
+#define DEFAULT_MAX_BYTES (1u << 20)
+#define DEFAULT_WINDOW 16u
+#define DEFAULT_MAX_RETRIES 8u
+#define MAX_WINDOW 1024u
+#define RETRY_FIRST_MS 100
+#define RETRY_MAX_MS 5000
+/* Room left in a frame for the Publish/SignedBatch/header framing. */
+#define FRAME_OVERHEAD 4096u
+/* A record's framing inside the RecordList, at most: tags, lengths,
+ * produced_at_ns. */
+#define RECORD_OVERHEAD 32u
+/* Resend a batch the broker has neither acked nor refused for this long
+ * while the connection stays alive (a lost ack must not hang flush). */
+#define ACK_TIMEOUT_MIN_MS 30000
+
+struct inflight {
+	uint64_t seq;
+	uint64_t request_id;
+	uint8_t *frame;               /* encoded ClientFrame{publish} */
+	size_t frame_len;
+	uint32_t records;
+	unsigned retries;             /* resends after 5xx */
+	int64_t retry_at_ms;          /* 0: not waiting to be retried */
+	int64_t sent_ms;
+	bool sent;
+	bool acked;
+};
+
+struct gb_publisher {
+	gb_publisher *next;
+	gb_client *c;
+	char dataset[GB_MAX_ID_LEN + 1];
+	gb_publisher_options o;
+	size_t max_bytes;             /* effective, after the frame limit */
+	uint8_t *buf;                 /* current batch: serialized RecordList */
+	size_t len, cap;
+	uint32_t count;
+	struct inflight *ring;        /* `window` slots, oldest at head */
+	unsigned head, n;
+	uint64_t last_seq;
+	bool paused;                  /* a 5xx is being retried: hold new batches */
+	int failed;                   /* sticky */
+	char failed_why[GB_AGENT_ERROR_MAX];
+	unsigned failed_status;
+	gb_publisher_stats st;
+};
+
+/* ---------------------------------------------------------------- list hooks */
+
+gb_publisher *gb_publisher_list_next(const gb_publisher *p)
+{
+	return p->next;
+}
+
+void gb_publisher_set_list_next(gb_publisher *p, gb_publisher *next)
+{
+	p->next = next;
+}
+
+const char *gb_publisher_dataset(const gb_publisher *p)
+{
+	return p->dataset;
+}
+
+void gb_publisher_options_init(gb_publisher_options *o)
+{
+	o->max_records = DEFAULT_MAX_RECORDS;
+	o->max_bytes = DEFAULT_MAX_BYTES;
+	o->window = DEFAULT_WINDOW;
+	o->max_retries = DEFAULT_MAX_RETRIES;
+}
+
+static struct inflight *slot(gb_publisher *p, unsigned i)
+{
+	return &p->ring[(p->head + i) % p->o.window];
+}
+
+/* ---------------------------------------------------------------- failure */
+
+/* Fail the job: every later call returns `rc` and re-states the reason. */
+static int fail(gb_publisher *p, int rc, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(gb_publisher *p, int rc, unsigned status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->failed)
+		return p->failed;
+	va_start(ap, fmt);
+	vsnprintf(p->failed_why, sizeof p->failed_why, fmt, ap);
+	va_end(ap);
+	p->failed = rc;
+	p->failed_status = status ? status : gb_error_status(rc);
+	return gb_client_fail(p->c, rc, p->failed_status, "%s", p->failed_why);
+}
+
+/* A client-level failure (give-up, interrupt, refused connection) also
+ * ends the job; the client already holds the sentence. */
+static int fail_from_client(gb_publisher *p, int rc)
+{
+	if (p->failed)
+		return p->failed;
+	p->failed = rc;
+	p->failed_status = gb_client_last_status(p->c);
+	snprintf(p->failed_why, sizeof p->failed_why, "%s",
+		 gb_client_last_error(p->c));
+	return rc;
+}
+
+static int restate(gb_publisher *p)
+{
+	return gb_client_fail(p->c, p->failed, p->failed_status, "%s",
+			      p->failed_why);
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static void send_slot(gb_publisher *p, struct inflight *e)
+{
+	e->sent = true;
+	e->sent_ms = gb_agent_now_ms();
+	e->retry_at_ms = 0;
+	(void)gb_client_send_raw(p->c, e->frame, e->frame_len);
+}
+
+/* Send every batch held back while a retry was pending, in order. */
+static void send_held(gb_publisher *p)
+{
+	for (unsigned i = 0; i < p->n && !p->paused; i++) {
+		struct inflight *e = slot(p, i);
+		if (!e->sent && !e->acked)
+			send_slot(p, e);
+	}
+}
+
+static bool retry_pending(gb_publisher *p)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		if (slot(p, i)->retry_at_ms)
+			return true;
+	return false;
+}
+
+/* Drop acknowledged batches from the head of the ring. */
+static void pop_acked(gb_publisher *p)
+{
+	while (p->n && p->ring[p->head].acked) {
+		struct inflight *e = &p->ring[p->head];
+		free(e->frame);
+		memset(e, 0, sizeof *e);
+		p->head = (p->head + 1) % p->o.window;
+		p->n--;
+	}
+}
+
+bool gb_publisher_owns_request(const gb_publisher *p, uint64_t request_id)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->ring[(p->head + i) % p->o.window].request_id ==
+		    request_id)
+			return true;
+	return false;
+}
+
+static struct inflight *find_request(gb_publisher *p, uint64_t request_id)
+{
+	for (unsigned i = 0; i < p->n; i++) {
+		struct inflight *e = slot(p, i);
+		if (e->request_id == request_id)
+			return e;
+	}
+	return NULL;
+}
+
+void gb_publisher_on_ack(gb_publisher *p, const Govbus__V1__PublishAck *ack)
+{
+	struct inflight *e = find_request(p, ack->request_id);
+	uint64_t last;
+
+	if (!e || e->acked)
+		return; /* a second ack for a resent batch */
+	if (strcmp(ack->dataset, p->dataset) != 0 ||
+	    ack->producer_seq != e->seq || ack->record_count != e->records ||
+	    ack->base_offset > UINT64_MAX - e->records) {
+		(void)fail(p, GB_EPROTO, 0,
+			   "the broker acknowledged batch %" PRIu64 " of %s "
+			   "with the wrong dataset, seq or record count",
+			   e->seq, p->dataset);
+		return;
+	}
+	e->acked = true;
+	e->retry_at_ms = 0;
+	last = ack->base_offset + e->records - 1;
+	if (!p->st.have_offsets || ack->base_offset < p->st.first_offset)
+		p->st.first_offset = ack->base_offset;
+	if (!p->st.have_offsets || last > p->st.last_offset)
+		p->st.last_offset = last;
+	p->st.have_offsets = true;
+	p->st.records += e->records;
+	p->st.batches++;
+	if (ack->duplicate)
+		p->st.duplicates++;
+	pop_acked(p);
+	if (p->paused && !retry_pending(p)) {
+		p->paused = false;
+		send_held(p);
+	}
+}
+
+void gb_publisher_on_error(gb_publisher *p, const Govbus__V1__Error *err)
+{
+	struct inflight *e = find_request(p, err->request_id);
+	int rc = gb_error_from_status(err->status);
+
+	if (!e || e->acked)
+		return;
+	if (err->status >= 500 && err->status < 600) {
+		if (e->retries >= p->o.max_retries) {
+			(void)fail(p, rc, err->status, "%s (gave up after %u "
+				   "retries)", err->message, e->retries);
+			return;
+		}
+		int64_t backoff = (int64_t)RETRY_FIRST_MS << e->retries;
+		e->retries++;
+		e->retry_at_ms = gb_agent_now_ms() +
+				 (backoff < RETRY_MAX_MS ? backoff : RETRY_MAX_MS);
+		/* Later batches would be stored first and make this seq
+		 * unstorable (409): hold them until this one is through. */
+		p->paused = true;
+		return;
+	}
+	if (err->status == GB_STATUS_CONFLICT && retry_pending(p)) {
+		/* A broker that wants contiguous seqs refuses what follows a
+		 * failed batch: send it again after that one. */
+		e->sent = false;
+		return;
+	}
+	if (err->status == GB_STATUS_CONFLICT && e->retries > 0)
+		(void)fail(p, rc, err->status,
+			   "%s: batch %" PRIu64 " of %s failed on the broker "
+			   "and a later batch was stored before its retry, so "
+			   "its %" PRIu32 " records were not stored",
+			   err->message, e->seq, p->dataset, e->records);
+	else if (err->status == GB_STATUS_CONFLICT)
+		(void)fail(p, rc, err->status,
+			   "%s (is another agent publishing %s under this "
+			   "department's key?)",
+			   err->message, p->dataset);
+	else
+		(void)fail(p, rc, err->status, "%s", err->message);
+}
+
+void gb_publisher_on_reconnect(gb_publisher *p, bool restarted)
+{
+	gb_event ev = {0};
+	uint64_t resent = 0;
+
+	(void)restarted;
+	if (p->failed)
+		return;
+	if (p->n == 0) {
+		/* Nothing in flight: the broker's position may have moved. */
+		uint64_t pos = gb_client_position(p->c, p->dataset);
+		if (pos > p->last_seq)
+			p->last_seq = pos;
+	}
+	p->paused = false;
+	for (unsigned i = 0; i < p->n; i++) {
+		struct inflight *e = slot(p, i);
+		if (e->acked)
+			continue;
+		send_slot(p, e);
+		resent++;
+	}
+	if (resent) {
+		ev.kind = GB_EVENT_RESENT;
+		ev.restarted = restarted;
+		ev.dataset = p->dataset;
+		ev.count = resent;
+		gb_client_emit(p->c, &ev);
+	}
+}
+
+int64_t gb_publisher_tick(gb_publisher *p, int64_t now_ms)
+{
+	int64_t next = INT64_MAX;
+	int64_t ack_timeout = 10 * (int64_t)gb_client_timeout_ms(p->c);
+
+	if (ack_timeout < ACK_TIMEOUT_MIN_MS)
+		ack_timeout = ACK_TIMEOUT_MIN_MS;
+	for (unsigned i = 0; i < p->n && !p->failed; i++) {
+		struct inflight *e = slot(p, i);
+		int64_t due;
+
+		if (e->acked || !e->sent)
+			continue;
+		due = e->retry_at_ms ? e->retry_at_ms : e->sent_ms + ack_timeout;
+		if (due <= now_ms) {
+			send_slot(p, e);
+			due = e->sent_ms + ack_timeout;
+		}
+		if (due < next)
+			next = due;
+	}
+	return next;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+/* Sign the current batch and put it in flight, waiting for a free slot. */
+static int seal(gb_publisher *p)
+{
+	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+	Govbus__V1__Publish pub = GOVBUS__V1__PUBLISH__INIT;
+	gb_batch_meta meta = {0};
+	struct inflight *e;
+	uint8_t *sb = NULL;
+	size_t sb_len = 0;
+	int rc;
+
+	while (p->n >= p->o.window && !p->failed) {
+		rc = gb_client_wait(p->c, -1);
+		if (rc != 0)
+			return fail_from_client(p, rc);
+	}
+	if (p->failed)
+		return restate(p);
+
+	meta.producer = gb_client_dept(p->c);
+	meta.dataset = p->dataset;
+	meta.producer_seq = p->last_seq + 1;
+	meta.created_at_ns = gb_agent_wall_ns();
+	meta.key_epoch = 0;
+	meta.record_count = p->count;
+	rc = gb_envelope_build(&meta, p->buf, p->len, NULL,
+			       gb_identity_sign_sk(gb_client_identity(p->c)),
+			       &sb, &sb_len);
+	if (rc != 0)
+		return fail(p, rc, 0, "cannot build batch %" PRIu64 " of %s: %s",
+			    meta.producer_seq, p->dataset, gb_strerror(rc));
+
+	e = slot(p, p->n);
+	memset(e, 0, sizeof *e);
+	e->seq = meta.producer_seq;
+	e->request_id = gb_client_next_request_id(p->c);
+	e->records = p->count;
+	pub.request_id = e->request_id;
+	pub.signed_batch.data = sb;
+	pub.signed_batch.len = sb_len;
+	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_PUBLISH;
+	f.publish = &pub;
+	rc = gb_codec_client_encode(&f, &e->frame, &e->frame_len);
+	free(sb);
+	if (rc != 0)
+		return fail(p, rc, 0, "out of memory encoding a batch");
+	p->n++;
+	p->last_seq = e->seq;
+	(void)gb_client_set_position(p->c, p->dataset, p->last_seq);
+	p->len = 0;
+	p->count = 0;
+	if (!p->paused)
+		send_slot(p, e);
+	return 0;
+}
+
+/* Record ids: short printable ASCII, so they are valid protobuf strings
+ * and safe in logs and JSON. */
+static bool id_ok(const char *id, size_t *len)
+{
+	size_t n = 0;
+	for (; id[n]; n++)
+		if (n >= GB_MAX_NAME_LEN || id[n] < 0x20 || id[n] > 0x7e)
+			return false;
+	*len = n;
+	return true;
+}
+
+int gb_publisher_add(gb_publisher *p, const void *payload, size_t len,
+		     const char *id)
+{
+	size_t id_len = 0;
+	int rc;
+
+	if (p->failed)
+		return restate(p);
+	if (len > GB_MAX_RECORD_BYTES)
+		return gb_client_fail(p->c, GB_ETOOBIG, 0,
+				      "a record of %zu bytes exceeds the limit "
+				      "of %u bytes",
+				      len, GB_MAX_RECORD_BYTES);
+	if (!payload && len)
+		return gb_client_fail(p->c, GB_EINVAL, 0, "record payload is NULL");
+	if (id && !id_ok(id, &id_len))
+		return gb_client_fail(p->c, GB_EINVAL, 0,
+				      "record id \"%.64s\" is not 1..%d "
+				      "printable ASCII characters",
+				      id, GB_MAX_NAME_LEN);
+	if (p->count &&
+	    p->len + len + id_len + RECORD_OVERHEAD > p->max_bytes) {
+		rc = seal(p);
+		if (rc != 0)
+			return rc;
+	}
+	rc = gb_envelope_append_record(&p->buf, &p->len, &p->cap,
+				       (const uint8_t *)(payload ? payload : ""),
+				       len, gb_agent_wall_ns(),
+				       id_len ? id : NULL);
+	if (rc != 0)
+		return fail(p, rc, 0, "out of memory growing a batch");
+	p->count++;
+	if (p->count >= p->o.max_records)
+		return seal(p);
+	return 0;
+}
+
+int gb_publisher_flush(gb_publisher *p)
+{
+	int rc;
+
+	if (p->failed)
+		return restate(p);
+	if (p->count) {
+		rc = seal(p);
+		if (rc != 0)
+			return rc;
+	}
+	while (p->n && !p->failed) {
+		rc = gb_client_wait(p->c, -1);
+		if (rc != 0)
+			return fail_from_client(p, rc);
+	}
+	return p->failed ? restate(p) : 0;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+int gb_publisher_open(gb_client *c, const char *dataset,
+		      const gb_publisher_options *opts, gb_publisher **out)
+{
+	gb_publisher *p;
+	size_t frame_room;
+
+	*out = NULL;
+	if (!gb_id_valid(dataset))
+		return gb_client_fail(c, GB_EINVAL, 0,
+				      "\"%.64s\" is not a valid dataset id",
+				      dataset ? dataset : "");
+	if (gb_client_find_publisher(c, dataset))
+		return gb_client_fail(c, GB_ECONFLICT, 0,
+				      "a publisher for %s is already open on "
+				      "this connection",
+				      dataset);
+	p = calloc(1, sizeof *p);
+	if (!p)
+		return gb_client_fail(c, GB_ENOMEM, 0, "out of memory");
+	if (opts)
+		p->o = *opts;
+	else
+		gb_publisher_options_init(&p->o);
+	if (!p->o.max_records)
+		p->o.max_records = DEFAULT_MAX_RECORDS;
+	if (!p->o.max_bytes)
+		p->o.max_bytes = DEFAULT_MAX_BYTES;
+	if (!p->o.window)
+		p->o.window = DEFAULT_WINDOW;
+	if (p->o.max_records > GB_MAX_BATCH_RECORDS || p->o.window > MAX_WINDOW) {
+		free(p);
+		return gb_client_fail(c, GB_EINVAL, 0,
+				      "publisher options out of range (at most "
+				      "%u records per batch, %u batches in "
+				      "flight)",
+				      GB_MAX_BATCH_RECORDS, MAX_WINDOW);
+	}
+	/* A batch must fit a signed batch and a frame, whatever is asked. */
+	frame_room = gb_client_max_frame(c);
+	if (frame_room > GB_MAX_BATCH_BYTES)
+		frame_room = GB_MAX_BATCH_BYTES;
+	frame_room -= FRAME_OVERHEAD;
+	p->max_bytes = p->o.max_bytes < frame_room ? p->o.max_bytes : frame_room;
+	p->ring = calloc(p->o.window, sizeof *p->ring);
+	if (!p->ring) {
+		free(p);
+		return gb_client_fail(c, GB_ENOMEM, 0, "out of memory");
+	}
+	p->c = c;
+	snprintf(p->dataset, sizeof p->dataset, "%s", dataset);
+	p->last_seq = gb_client_position(c, dataset);
+	gb_client_add_publisher(c, p);
+	*out = p;
+	return 0;
+}
+
+void gb_publisher_stats_get(const gb_publisher *p, gb_publisher_stats *out)
+{
+	*out = p->st;
+	out->last_seq = p->last_seq;
+}
+
+void gb_publisher_close(gb_publisher **pp)
+{
+	gb_publisher *p;
+
+	if (!pp || !*pp)
+		return;
+	p = *pp;
+	gb_client_remove_publisher(p->c, p);
+	for (unsigned i = 0; i < p->n; i++)
+		free(slot(p, i)->frame);
+	free(p->ring);
+	free(p->buf);
+	free(p);
+	*pp = NULL;
+}

@@ -1,0 +1,842 @@
+/* Subscription: Subscribe, credit, verified delivery, durable cursor acks
+ * and resumption after reconnects (DESIGN §8, §13).
+ *
+ * Trust: the broker is honest-but-curious and may be compromised, so no
+ * Deliver is believed until it passes, in order: its header names our
+ * dataset and the owner reported in SubscribeOk (whose key must equal the
+ * pin in the agent config, when there is one); the signature verifies
+ * under the owner's key; its base offset continues the previous batch
+ * (dense offsets); its chain hash follows from the previous one
+ * (gb_chain_next) whenever the previous hash is known — from offset 0, or
+ * from the second batch on; its record count matches the header; and it
+ * opens. Any failure ends the subscription with a sentence naming the
+ * offset. A batch is checked when the caller reaches it, so records
+ * delivered before a bad batch are still returned in order.
+ *
+ * Positions: next_out is the first offset not yet returned; consumed is
+ * the first offset not yet consumed (a returned record is consumed when
+ * the caller comes back for the next one or commits); acked is the last
+ * CursorAck sent. acked <= consumed <= next_out. */
+#include "gb_agent_internal.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+
+#include "gb_chain.h"
+#include "gb_envelope.h"
+
+#define DEFAULT_CREDIT 64u
+#define DEFAULT_ACK_EVERY 1000u
+
+enum sub_state {
+	SUB_AWAIT_OK,                 /* Subscribe sent, no answer yet */
+	SUB_ACTIVE,
+	SUB_ENDED,                    /* error set; queue may still hold batches */
+};
+
+struct queued {
+	struct queued *next;
+	gb_server_frame *frame;       /* a Deliver */
+};
+
+struct gb_subscription {
+	gb_subscription *next;
+	gb_client *c;
+	uint64_t id;
+	char dataset[GB_MAX_ID_LEN + 1];
+	char durable[GB_MAX_NAME_LEN + 1];
+	gb_subscription_options o;
+	enum sub_state state;
+	bool ok_seen;                 /* a SubscribeOk arrived at least once */
+	int error;                    /* why it ended */
+	unsigned error_status;
+	char error_why[GB_AGENT_ERROR_MAX];
+
+	char owner[GB_MAX_ID_LEN + 1];
+	uint8_t owner_pk[GB_SIGN_PK_BYTES];
+
+	/* this session (since the last SubscribeOk) */
+	uint64_t skip_below;          /* records below are not returned */
+	bool have_expect;
+	uint64_t expect_next;         /* base offset the next batch must have */
+	uint64_t delivered_end;       /* broker's delivery position */
+	uint32_t credit_unused;       /* batches consumed, not yet re-granted */
+	struct queued *qhead, *qtail;
+
+	/* the batch being read */
+	gb_server_frame *cur;
+	gb_envelope *env;
+	Govbus__V1__RecordList *list;
+	size_t idx;
+	bool cur_counts;              /* releasing it re-grants credit */
+
+	/* chain state across batches and sessions */
+	uint64_t cur_base, cur_end;
+	uint8_t hash_before[GB_HASH_BYTES], hash_after[GB_HASH_BYTES];
+	bool before_known, after_known;
+
+	/* consumer position */
+	uint64_t next_out;
+	uint64_t consumed;
+	uint64_t acked;
+	bool returned_pending;        /* last returned record not consumed yet */
+	uint64_t pending_next;
+};
+
+/* ---------------------------------------------------------------- --from */
+
+static int fail_why(char *why, size_t why_len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail_why(char *why, size_t why_len, const char *fmt, ...)
+{
+	va_list ap;
+	if (why && why_len) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_len, fmt, ap);
+		va_end(ap);
+	}
+	return GB_EINVAL;
+}
+
+/* Parse exactly `n` digits at *p into *out and advance. */
+static bool digits(const char **p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return false;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return true;
+}
+
+static bool leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* RFC 3339 in UTC: YYYY-MM-DDTHH:MM:SS[.frac](Z|+00:00), 't'/'z' too. */
+static bool parse_time(const char *s, uint64_t *ns)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30,
+				    31, 31, 30, 31, 30, 31};
+	int y, mo, d, h, mi, sec;
+	uint64_t frac = 0, scale = 100000000;
+	struct tm tm = {0};
+	time_t t;
+	const char *p = s;
+
+	if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) ||
+	    *p++ != '-' || !digits(&p, 2, &d) || (*p != 'T' && *p != 't'))
+		return false;
+	p++;
+	if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi) ||
+	    *p++ != ':' || !digits(&p, 2, &sec))
+		return false;
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return false;
+		for (; isdigit((unsigned char)*p); p++) {
+			frac += (uint64_t)(*p - '0') * scale;
+			scale /= 10; /* digits past nanoseconds are dropped */
+		}
+	}
+	if (strcmp(p, "Z") != 0 && strcmp(p, "z") != 0 &&
+	    strcmp(p, "+00:00") != 0)
+		return false;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 ||
+	    sec > 59)
+		return false;
+	if (d > mdays[mo - 1] + (mo == 2 && leap(y)))
+		return false;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	if (t < 0 || (uint64_t)t > UINT64_MAX / 1000000000ull - 1)
+		return false;
+	*ns = (uint64_t)t * 1000000000ull + frac;
+	return true;
+}
+
+int gb_start_parse(const char *text, gb_start *out, char *why, size_t why_len)
+{
+	if (!text || !*text)
+		return fail_why(why, why_len, "an empty start position");
+	if (!strcmp(text, "earliest")) {
+		out->kind = GB_START_EARLIEST;
+		out->value = 0;
+		return 0;
+	}
+	if (!strcmp(text, "latest")) {
+		out->kind = GB_START_LATEST;
+		out->value = 0;
+		return 0;
+	}
+	if (strspn(text, "0123456789") == strlen(text)) {
+		uint64_t v = 0;
+		for (const char *p = text; *p; p++) {
+			unsigned dgt = (unsigned)(*p - '0');
+			if (v > (UINT64_MAX - dgt) / 10)
+				return fail_why(why, why_len,
+						"offset %.40s is out of range",
+						text);
+			v = v * 10 + dgt;
+		}
+		out->kind = GB_START_OFFSET;
+		out->value = v;
+		return 0;
+	}
+	if (strlen(text) > 10 && strspn(text, "0123456789") == 4 &&
+	    text[4] == '-') {
+		uint64_t ns;
+		if (!parse_time(text, &ns))
+			return fail_why(why, why_len,
+					"\"%.64s\" is not an RFC 3339 UTC time "
+					"such as 2026-11-23T10:00:00Z",
+					text);
+		out->kind = GB_START_TIME;
+		out->value = ns;
+		return 0;
+	}
+	return fail_why(why, why_len,
+			"\"%.64s\" is not earliest, latest, an offset or an "
+			"RFC 3339 UTC time such as 2026-11-23T10:00:00Z",
+			text);
+}
+
+/* ---------------------------------------------------------------- list hooks */
+
+gb_subscription *gb_subscription_list_next(const gb_subscription *s)
+{
+	return s->next;
+}
+
+void gb_subscription_set_list_next(gb_subscription *s, gb_subscription *next)
+{
+	s->next = next;
+}
+
+uint64_t gb_subscription_id(const gb_subscription *s)
+{
+	return s->id;
+}
+
+uint64_t gb_subscription_position(const gb_subscription *s)
+{
+	return s->next_out;
+}
+
+void gb_subscription_options_init(gb_subscription_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->start.kind = GB_START_EARLIEST;
+	o->credit = DEFAULT_CREDIT;
+	o->ack_every = DEFAULT_ACK_EVERY;
+}
+
+/* ---------------------------------------------------------------- ending */
+
+static void queue_clear(gb_subscription *s)
+{
+	while (s->qhead) {
+		struct queued *q = s->qhead;
+		s->qhead = q->next;
+		gb_codec_server_free(&q->frame);
+		free(q);
+	}
+	s->qtail = NULL;
+}
+
+static void current_release(gb_subscription *s)
+{
+	if (s->list)
+		govbus__v1__record_list__free_unpacked(s->list, NULL);
+	s->list = NULL;
+	gb_envelope_destroy(&s->env);
+	gb_codec_server_free(&s->cur);
+	s->idx = 0;
+}
+
+/* End the subscription with `rc`; next() returns it once the queue (if
+ * `keep_queue`) is drained. Returns rc. */
+static int end_sub(gb_subscription *s, int rc, unsigned status,
+		   bool keep_queue, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int end_sub(gb_subscription *s, int rc, unsigned status,
+		   bool keep_queue, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->state == SUB_ENDED)
+		return s->error;
+	va_start(ap, fmt);
+	vsnprintf(s->error_why, sizeof s->error_why, fmt, ap);
+	va_end(ap);
+	s->error = rc;
+	s->error_status = status ? status : gb_error_status(rc);
+	s->state = SUB_ENDED;
+	if (!keep_queue)
+		queue_clear(s);
+	return gb_client_fail(s->c, rc, s->error_status, "%s", s->error_why);
+}
+
+static int restate(gb_subscription *s)
+{
+	return gb_client_fail(s->c, s->error, s->error_status, "%s",
+			      s->error_why);
+}
+
+/* ---------------------------------------------------------------- frames out */
+
+static void send_subscribe(gb_subscription *s, gb_start_kind kind,
+			   uint64_t value)
+{
+	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+	Govbus__V1__Subscribe sub = GOVBUS__V1__SUBSCRIBE__INIT;
+
+	sub.subscription_id = s->id;
+	sub.dataset = s->dataset;
+	sub.credit = s->o.credit;
+	sub.durable = s->durable;
+	switch (kind) {
+	case GB_START_LATEST:
+		sub.start = GOVBUS__V1__SUBSCRIBE__START__START_LATEST;
+		break;
+	case GB_START_OFFSET:
+		sub.start = GOVBUS__V1__SUBSCRIBE__START__START_OFFSET;
+		sub.offset = value;
+		break;
+	case GB_START_TIME:
+		sub.start = GOVBUS__V1__SUBSCRIBE__START__START_TIME;
+		sub.time_ns = value;
+		break;
+	default:
+		sub.start = GOVBUS__V1__SUBSCRIBE__START__START_EARLIEST;
+		break;
+	}
+	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_SUBSCRIBE;
+	f.subscribe = &sub;
+	s->state = SUB_AWAIT_OK;
+	(void)gb_client_send_frame(s->c, &f);
+}
+
+static void send_credit(gb_subscription *s, uint32_t batches)
+{
+	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+	Govbus__V1__Credit cr = GOVBUS__V1__CREDIT__INIT;
+
+	cr.subscription_id = s->id;
+	cr.batches = batches;
+	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_CREDIT;
+	f.credit = &cr;
+	(void)gb_client_send_frame(s->c, &f);
+}
+
+/* Send a CursorAck for what is consumed, if the broker can take it: it
+ * refuses an ack beyond what it delivered in this session, which after a
+ * resume from an older stored cursor can lag behind us for a while. */
+static int send_ack(gb_subscription *s)
+{
+	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+	Govbus__V1__CursorAck ack = GOVBUS__V1__CURSOR_ACK__INIT;
+
+	if (!s->durable[0] || s->state != SUB_ACTIVE ||
+	    s->consumed <= s->acked || s->consumed > s->delivered_end)
+		return 0;
+	if (s->o.before_ack && s->o.before_ack(s->o.before_ack_arg) != 0)
+		return gb_client_fail(s->c, GB_EIO, 0,
+				      "could not make the output durable, so "
+				      "the cursor %s of %s was not advanced",
+				      s->durable, s->dataset);
+	ack.subscription_id = s->id;
+	ack.next_offset = s->consumed;
+	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_CURSOR_ACK;
+	f.cursor_ack = &ack;
+	s->acked = s->consumed;
+	return gb_client_send_frame(s->c, &f);
+}
+
+static void send_unsubscribe(gb_subscription *s)
+{
+	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+	Govbus__V1__Unsubscribe u = GOVBUS__V1__UNSUBSCRIBE__INIT;
+
+	u.subscription_id = s->id;
+	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_UNSUBSCRIBE;
+	f.unsubscribe = &u;
+	(void)gb_client_send_frame(s->c, &f);
+}
+
+/* ---------------------------------------------------------------- frames in */
+
+void gb_subscription_on_ok(gb_subscription *s, const Govbus__V1__SubscribeOk *ok)
+{
+	const uint8_t *pin;
+
+	if (s->state != SUB_AWAIT_OK)
+		return;
+	if (!gb_id_valid(ok->owner) || ok->owner_sign_key.len != GB_SIGN_PK_BYTES) {
+		(void)end_sub(s, GB_EPROTO, 0, false,
+			      "the broker's SubscribeOk for %s has no valid "
+			      "owner or owner_sign_key",
+			      s->dataset);
+		return;
+	}
+	if (s->ok_seen && strcmp(ok->owner, s->owner) != 0) {
+		(void)end_sub(s, GB_EAUTH, 0, false,
+			      "the broker now reports %.64s as the owner of %s, "
+			      "not %s as before",
+			      ok->owner, s->dataset, s->owner);
+		return;
+	}
+	pin = gb_agent_config_peer(gb_client_config(s->c), ok->owner);
+	if (pin && sodium_memcmp(pin, ok->owner_sign_key.data,
+				 GB_SIGN_PK_BYTES) != 0) {
+		char got[GB_SIGN_PK_TEXT];
+		gb_key_encode_sign(ok->owner_sign_key.data, got);
+		(void)end_sub(s, GB_EAUTH, 0, false,
+			      "the broker reports signing key %s for %s, owner "
+			      "of %s, but this agent's config pins a different "
+			      "key under peers: — stopping the subscription",
+			      got, ok->owner, s->dataset);
+		return;
+	}
+	if (s->ok_seen && sodium_memcmp(s->owner_pk, ok->owner_sign_key.data,
+					GB_SIGN_PK_BYTES) != 0) {
+		(void)end_sub(s, GB_EAUTH, 0, false,
+			      "the broker reports a different signing key for "
+			      "%s than before the reconnect",
+			      s->owner);
+		return;
+	}
+	snprintf(s->owner, sizeof s->owner, "%s", ok->owner);
+	memcpy(s->owner_pk, ok->owner_sign_key.data, GB_SIGN_PK_BYTES);
+
+	if (!s->ok_seen) {
+		s->skip_below = ok->start_offset;
+		if (s->o.start.kind == GB_START_OFFSET && !s->durable[0] &&
+		    s->o.start.value > s->skip_below)
+			s->skip_below = s->o.start.value;
+		s->next_out = s->consumed = s->acked = s->skip_below;
+	} else {
+		if (ok->start_offset > s->next_out) {
+			(void)end_sub(s, GB_ECORRUPT, 0, false,
+				      "after reconnecting, the broker resumed %s "
+				      "at offset %" PRIu64 ", past offset "
+				      "%" PRIu64 " that was expected next: "
+				      "records would be missing",
+				      s->dataset, ok->start_offset, s->next_out);
+			return;
+		}
+		s->skip_below = s->next_out;
+	}
+	s->ok_seen = true;
+	s->state = SUB_ACTIVE;
+	s->have_expect = false;
+	s->delivered_end = ok->start_offset;
+	s->credit_unused = 0;
+}
+
+void gb_subscription_on_deliver(gb_subscription *s, gb_server_frame *frame)
+{
+	const Govbus__V1__Deliver *d = frame->deliver;
+	struct queued *q;
+
+	if (s->state != SUB_ACTIVE) {
+		gb_codec_server_free(&frame);
+		return;
+	}
+	q = malloc(sizeof *q);
+	if (!q) {
+		gb_codec_server_free(&frame);
+		(void)end_sub(s, GB_ENOMEM, 0, false, "out of memory");
+		return;
+	}
+	if (d->base_offset <= UINT64_MAX - d->record_count &&
+	    d->base_offset + d->record_count > s->delivered_end)
+		s->delivered_end = d->base_offset + d->record_count;
+	q->next = NULL;
+	q->frame = frame;
+	if (s->qtail)
+		s->qtail->next = q;
+	else
+		s->qhead = q;
+	s->qtail = q;
+}
+
+void gb_subscription_on_error(gb_subscription *s, const Govbus__V1__Error *err)
+{
+	/* Batches delivered before the error were allowed when sent: keep
+	 * them, the caller gets them before the error. */
+	(void)end_sub(s, gb_error_from_status(err->status), err->status, true,
+		      "%s", err->message);
+}
+
+void gb_subscription_on_reconnect(gb_subscription *s, bool restarted)
+{
+	gb_event ev = {0};
+
+	if (s->state == SUB_ENDED)
+		return;
+	queue_clear(s);
+	/* The batch being read stays readable for the caller until its next
+	 * call, but its remaining records come again from the new session. */
+	if (s->list)
+		s->idx = s->list->n_records;
+	s->cur_counts = false;
+	if (s->ok_seen)
+		send_subscribe(s, GB_START_OFFSET, s->next_out);
+	else
+		send_subscribe(s, s->o.start.kind, s->o.start.value);
+	ev.kind = GB_EVENT_RESUBSCRIBED;
+	ev.restarted = restarted;
+	ev.dataset = s->dataset;
+	ev.offset = s->ok_seen ? s->next_out : s->o.start.value;
+	gb_client_emit(s->c, &ev);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+/* Check the next queued batch and make it the current one. */
+static int open_batch(gb_subscription *s, gb_server_frame *frame)
+{
+	const Govbus__V1__Deliver *d = frame->deliver;
+	const Govbus__V1__BatchHeader *h;
+	uint64_t base = d->base_offset, end;
+	uint8_t prev[GB_HASH_BYTES], got[GB_HASH_BYTES];
+	bool prev_known = false;
+	gb_envelope *env = NULL;
+	Govbus__V1__RecordList *list = NULL;
+	char why[256];
+	int rc;
+
+	if (base > UINT64_MAX - d->record_count) {
+		rc = end_sub(s, GB_ECORRUPT, 0, false,
+			     "batch offset %" PRIu64 " of %s overflows", base,
+			     s->dataset);
+		goto err;
+	}
+	end = base + d->record_count;
+	rc = gb_envelope_parse(d->signed_batch.data, d->signed_batch.len, &env,
+			       why, sizeof why);
+	if (rc != 0) {
+		rc = end_sub(s, GB_ECORRUPT, 0, false,
+			     "batch at offset %" PRIu64 " of %s is malformed: %s",
+			     base, s->dataset, why);
+		goto err;
+	}
+	h = gb_envelope_header(env);
+	if (strcmp(h->dataset, s->dataset) != 0 ||
+	    strcmp(h->producer, s->owner) != 0) {
+		rc = end_sub(s, GB_ECORRUPT, 0, false,
+			     "batch at offset %" PRIu64 " of %s was signed "
+			     "for dataset %.64s by %.64s, not for %s by its "
+			     "owner %s",
+			     base, s->dataset, h->dataset, h->producer,
+			     s->dataset, s->owner);
+		goto err;
+	}
+	if (gb_envelope_verify(env, s->owner_pk) != 0) {
+		rc = end_sub(s, GB_ESIG, 0, false,
+			     "batch at offset %" PRIu64 " of %s does not "
+			     "verify under the signing key of its owner %s",
+			     base, s->dataset, s->owner);
+		goto err;
+	}
+	if (h->record_count != d->record_count) {
+		rc = end_sub(s, GB_ECORRUPT, 0, false,
+			     "batch at offset %" PRIu64 " of %s: the broker "
+			     "says %" PRIu32 " records, the signed header %"
+			     PRIu32,
+			     base, s->dataset, d->record_count, h->record_count);
+		goto err;
+	}
+	if (s->have_expect && base != s->expect_next) {
+		rc = end_sub(s, GB_ECORRUPT, 0, false,
+			     "offsets of %s do not continue: expected a batch "
+			     "at offset %" PRIu64 ", got one at %" PRIu64,
+			     s->dataset, s->expect_next, base);
+		goto err;
+	}
+	if (!s->have_expect && base > s->skip_below) {
+		rc = end_sub(s, GB_ECORRUPT, 0, false,
+			     "the broker started %s at offset %" PRIu64
+			     " but offset %" PRIu64 " was due first: records "
+			     "would be missing",
+			     s->dataset, base, s->skip_below);
+		goto err;
+	}
+	if (s->after_known && base == s->cur_end) {
+		memcpy(prev, s->hash_after, sizeof prev);
+		prev_known = true;
+	} else if (s->before_known && base == s->cur_base) {
+		memcpy(prev, s->hash_before, sizeof prev); /* resent batch */
+		prev_known = true;
+	} else if (base == 0) {
+		memset(prev, 0, sizeof prev);
+		prev_known = true;
+	}
+	if (prev_known) {
+		gb_chain_next(prev, base, d->broker_time_ns, d->signed_batch.data,
+			      d->signed_batch.len, got);
+		if (sodium_memcmp(got, d->chain_hash.data, GB_HASH_BYTES) != 0) {
+			rc = end_sub(s, GB_ECORRUPT, 0, false,
+				     "the hash chain of %s breaks at offset "
+				     "%" PRIu64 ": the log was altered, "
+				     "reordered or truncated",
+				     s->dataset, base);
+			goto err;
+		}
+	}
+	if (h->key_epoch != 0) {
+		rc = end_sub(s, GB_ECRYPTO, 0, false,
+			     "no key for epoch %" PRIu32 " of %s", h->key_epoch,
+			     s->dataset);
+		goto err;
+	}
+	rc = gb_envelope_open(env, NULL, &list, why, sizeof why);
+	if (rc != 0) {
+		rc = end_sub(s, rc, 0, false,
+			     "batch at offset %" PRIu64 " of %s does not open: "
+			     "%s",
+			     base, s->dataset, why);
+		goto err;
+	}
+	s->have_expect = true;
+	s->expect_next = end;
+	memcpy(s->hash_before, prev, sizeof prev);
+	s->before_known = prev_known;
+	memcpy(s->hash_after, d->chain_hash.data, GB_HASH_BYTES);
+	s->after_known = true;
+	s->cur_base = base;
+	s->cur_end = end;
+	s->cur = frame;
+	s->env = env;
+	s->list = list;
+	s->idx = 0;
+	s->cur_counts = true;
+	return 0;
+err:
+	gb_envelope_destroy(&env);
+	gb_codec_server_free(&frame);
+	return rc;
+}
+
+/* Done with the current batch: free it and grant credit for it. */
+static void finish_batch(gb_subscription *s)
+{
+	bool counts = s->cur_counts && s->state == SUB_ACTIVE;
+	uint32_t half = s->o.credit / 2 ? s->o.credit / 2 : 1;
+
+	current_release(s);
+	s->cur_counts = false;
+	if (!counts)
+		return;
+	if (++s->credit_unused >= half) {
+		send_credit(s, s->credit_unused);
+		s->credit_unused = 0;
+	}
+}
+
+static void mark_consumed(gb_subscription *s)
+{
+	if (s->returned_pending) {
+		s->consumed = s->pending_next;
+		s->returned_pending = false;
+	}
+}
+
+int gb_subscription_next(gb_subscription *s, gb_record *rec, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : gb_agent_now_ms() + timeout_ms;
+	int rc;
+
+	mark_consumed(s);
+	for (;;) {
+		if (s->list && s->idx < s->list->n_records) {
+			const Govbus__V1__Record *r = s->list->records[s->idx];
+			uint64_t off = s->cur_base + s->idx;
+
+			s->idx++;
+			if (off < s->skip_below)
+				continue;
+			rec->dataset = s->dataset;
+			rec->offset = off;
+			rec->producer = s->owner;
+			rec->produced_at_ns = r->produced_at_ns;
+			rec->broker_time_ns = s->cur->deliver->broker_time_ns;
+			rec->id = r->id ? r->id : "";
+			rec->payload = r->payload.data;
+			rec->len = r->payload.len;
+			s->next_out = off + 1;
+			s->returned_pending = true;
+			s->pending_next = off + 1;
+			if (s->durable[0] &&
+			    s->consumed - s->acked >= s->o.ack_every) {
+				rc = send_ack(s);
+				if (rc != 0)
+					return rc;
+			}
+			return 0;
+		}
+		if (s->cur)
+			finish_batch(s);
+		if (s->qhead) {
+			struct queued *q = s->qhead;
+			gb_server_frame *frame = q->frame;
+
+			s->qhead = q->next;
+			if (!s->qhead)
+				s->qtail = NULL;
+			free(q);
+			rc = open_batch(s, frame);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		if (s->state == SUB_ENDED)
+			return restate(s);
+		/* Caught up: a good moment to move the durable cursor. */
+		rc = send_ack(s);
+		if (rc != 0)
+			return rc;
+		rc = gb_client_wait(s->c, deadline);
+		if (rc != 0)
+			return rc;
+	}
+}
+
+/* Wait until the subscription is active and the broker has delivered up
+ * to what is consumed (so it accepts the ack). */
+static int wait_ackable(gb_subscription *s, int64_t deadline)
+{
+	while (s->state == SUB_AWAIT_OK ||
+	       (s->state == SUB_ACTIVE && s->consumed > s->delivered_end)) {
+		int rc = gb_client_wait(s->c, deadline);
+		if (rc != 0)
+			return rc;
+	}
+	return s->state == SUB_ENDED ? restate(s) : 0;
+}
+
+int gb_subscription_commit(gb_subscription *s)
+{
+	int64_t deadline;
+	int rc;
+
+	mark_consumed(s);
+	if (!s->durable[0])
+		return 0;
+	if (s->consumed <= s->acked)
+		return s->state == SUB_ENDED ? restate(s) : 0;
+	deadline = gb_agent_now_ms() + 2 * (int64_t)gb_client_timeout_ms(s->c);
+	for (int attempt = 0; attempt < 3; attempt++) {
+		rc = wait_ackable(s, deadline);
+		if (rc != 0)
+			return rc;
+		rc = send_ack(s);
+		if (rc != 0)
+			return rc;
+		rc = gb_client_sync(s->c, deadline);
+		if (rc != GB_EUNAVAIL)
+			return rc;
+		/* Rebuilt meanwhile: the new session needs the ack again. */
+		s->acked = 0;
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+int gb_subscription_open(gb_client *c, const char *dataset,
+			 const gb_subscription_options *opts,
+			 gb_subscription **out)
+{
+	gb_subscription *s;
+	int rc;
+
+	*out = NULL;
+	if (!gb_id_valid(dataset))
+		return gb_client_fail(c, GB_EINVAL, 0,
+				      "\"%.64s\" is not a valid dataset id",
+				      dataset ? dataset : "");
+	if (opts && opts->durable && opts->durable[0] &&
+	    !gb_name_valid(opts->durable))
+		return gb_client_fail(c, GB_EINVAL, 0,
+				      "\"%.64s\" is not a valid durable cursor "
+				      "name (1..%d of A-Z a-z 0-9 . _ -)",
+				      opts->durable, GB_MAX_NAME_LEN);
+	if (opts && (opts->credit > GB_MAX_CREDIT ||
+		     opts->start.kind > GB_START_TIME))
+		return gb_client_fail(c, GB_EINVAL, 0,
+				      "subscription options out of range "
+				      "(credit at most %u)",
+				      GB_MAX_CREDIT);
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return gb_client_fail(c, GB_ENOMEM, 0, "out of memory");
+	if (opts)
+		s->o = *opts;
+	else
+		gb_subscription_options_init(&s->o);
+	if (!s->o.credit)
+		s->o.credit = DEFAULT_CREDIT;
+	if (!s->o.ack_every)
+		s->o.ack_every = DEFAULT_ACK_EVERY;
+	snprintf(s->durable, sizeof s->durable, "%s",
+		 s->o.durable ? s->o.durable : "");
+	s->o.durable = NULL;
+	snprintf(s->dataset, sizeof s->dataset, "%s", dataset);
+	s->c = c;
+	s->id = gb_client_next_subscription_id(c);
+	gb_client_add_subscription(c, s);
+	send_subscribe(s, s->o.start.kind, s->o.start.value);
+	while (s->state == SUB_AWAIT_OK) {
+		rc = gb_client_wait(c, -1);
+		if (rc != 0) {
+			gb_subscription_close(&s);
+			return rc;
+		}
+	}
+	if (s->state == SUB_ENDED) {
+		rc = restate(s);
+		gb_client_remove_subscription(c, s);
+		queue_clear(s);
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void gb_subscription_close(gb_subscription **sp)
+{
+	gb_subscription *s;
+
+	if (!sp || !*sp)
+		return;
+	s = *sp;
+	if (s->state != SUB_ENDED && !gb_client_error(s->c)) {
+		(void)send_ack(s);
+		send_unsubscribe(s);
+	}
+	gb_client_remove_subscription(s->c, s);
+	queue_clear(s);
+	current_release(s);
+	free(s);
+	*sp = NULL;
+}

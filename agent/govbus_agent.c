@@ -1,0 +1,648 @@
+/* govbus-agent: the command line over the agent library (DESIGN §10).
+ *
+ *   govbus-agent --config AGENT.yaml publish   --dataset D [...] [FILE]
+ *   govbus-agent --config AGENT.yaml subscribe --dataset D [...]
+ *
+ * Exit status: 0 only when the whole job succeeded (every record acked /
+ * every requested record output and, for durable cursors, acknowledged);
+ * 1 when it failed; 2 for a usage error. Errors are one sentence on stderr
+ * with the status code. Progress is shown on a terminal only; the one-line
+ * publish summary is always printed (scripts read it).
+ *
+ * Trust: command-line values are validated before use; input records are
+ * framed by gb_format with its limits. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gb_codec.h"
+#include "gb_format.h"
+#include "govbus.h"
+
+#define PROGRESS_EVERY_MS 250
+#define ID_PREFIX_MAX 100
+#define STDOUT_BUFFER (1u << 20)
+
+static const char usage_main[] =
+	"usage: govbus-agent --config AGENT.yaml COMMAND [OPTIONS]\n"
+	"\n"
+	"commands:\n"
+	"  publish    send records of a dataset this department owns\n"
+	"  subscribe  receive, verify and print records of a dataset\n"
+	"\n"
+	"Run 'govbus-agent COMMAND --help' for a command's options.\n"
+	"The config names the department, its key and the broker:\n"
+	"  dept: health\n"
+	"  key: keys/health.key          # relative to the config's folder\n"
+	"  broker: { endpoint: \"tcp://127.0.0.1:7780\", public_key: \"...\" }\n"
+	"  peers: { tax: \"<base64 sign key>\" }   # optional pins\n";
+
+static const char usage_publish[] =
+	"usage: govbus-agent --config AGENT.yaml publish --dataset D\n"
+	"                    [--format lines|delimited] [--batch N]\n"
+	"                    [--id-prefix P] [FILE]\n"
+	"\n"
+	"Publish every record of FILE (standard input when absent or '-') to\n"
+	"dataset D, which this department must own, and wait until the broker\n"
+	"has stored all of them.\n"
+	"\n"
+	"  --format lines      one record per line (default). The newline is\n"
+	"                      stripped; an empty line is an empty record; a\n"
+	"                      last line without newline counts; '\\r' is kept.\n"
+	"  --format delimited  varint-length-prefixed messages, as written by\n"
+	"                      protobuf's writeDelimitedTo.\n"
+	"  --batch N           records per signed batch (default 1000).\n"
+	"  --id-prefix P       give record k (from 1) the id P<k>.\n"
+	"\n"
+	"On a bad input record, the records before it are published and the\n"
+	"command fails naming the line or byte offset. Prints\n"
+	"\"published N records in B batches to D (offsets X..Y)\" on success.\n";
+
+static const char usage_subscribe[] =
+	"usage: govbus-agent --config AGENT.yaml subscribe --dataset D\n"
+	"                    [--from earliest|latest|OFFSET|TIME] [--count N]\n"
+	"                    [--durable NAME] [--format lines|delimited|json]\n"
+	"                    [--timeout SEC]\n"
+	"\n"
+	"Receive records of dataset D, verify each batch (owner's signature,\n"
+	"dense offsets, hash chain) and write them to standard output.\n"
+	"\n"
+	"  --from     earliest (default), latest, an offset, or an RFC 3339 UTC\n"
+	"             time such as 2026-11-23T10:00:00Z (broker time).\n"
+	"  --count N  stop with status 0 after exactly N records. Without it,\n"
+	"             run until SIGINT or SIGTERM (status 0) or an error.\n"
+	"  --durable NAME  keep a cursor on the broker; a later run with the\n"
+	"             same NAME resumes after the last record output (up to\n"
+	"             1000 records may come again after a crash).\n"
+	"  --format   lines (payload and newline, default), delimited (varint\n"
+	"             length and payload) or json (one object per line:\n"
+	"             dataset, offset, producer, produced_at_ns, broker_time_ns,\n"
+	"             id, payload_base64).\n"
+	"  --timeout SEC  fail (504) when no record arrives for SEC seconds.\n";
+
+static volatile sig_atomic_t stop_requested;
+static gb_client *signal_client;
+static bool progress_shown;
+
+/* ---------------------------------------------------------------- helpers */
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "govbus-agent: %s%s", cmd ? cmd : "", cmd ? ": " : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see govbus-agent %s--help)\n", cmd ? cmd : "");
+	return 2;
+}
+
+static void clear_progress(void)
+{
+	if (progress_shown) {
+		fputs("\r\033[K", stderr);
+		progress_shown = false;
+	}
+}
+
+/* One sentence with the status code; returns exit status 1. */
+static int report(gb_client *c, const char *what, int rc)
+{
+	clear_progress();
+	if (rc == GB_ECLOSED && !strcmp(gb_client_last_error(c), "interrupted")) {
+		fprintf(stderr, "govbus-agent: %s interrupted\n", what);
+		return 1;
+	}
+	fprintf(stderr, "govbus-agent: %s %s (%u): %s\n", what,
+		gb_client_last_status(c) < 500 ? "refused" : "failed",
+		gb_client_last_status(c),
+		gb_client_last_error(c)[0] ? gb_client_last_error(c)
+					   : gb_strerror(rc));
+	return 1;
+}
+
+static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end = NULL;
+	unsigned long long v;
+
+	if (!s || !*s || strspn(s, "0123456789") != strlen(s))
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_seconds(const char *s, int64_t *ms)
+{
+	char *end = NULL;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > 1e9)
+		return false;
+	*ms = (int64_t)(v * 1000.0 + 0.5);
+	return true;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct event_ctx {
+	bool subscribing;
+};
+
+/* The library reports reconnections; the command line says so, once. */
+static void on_event(void *arg, const gb_event *ev)
+{
+	const struct event_ctx *ctx = arg;
+
+	if (ev->kind == GB_EVENT_RESUBSCRIBED && ctx->subscribing) {
+		clear_progress();
+		if (ev->restarted)
+			fprintf(stderr, "govbus-agent: broker restarted; "
+				"resuming from offset %" PRIu64 "\n",
+				ev->offset);
+		else
+			fprintf(stderr, "govbus-agent: connection to the broker "
+				"lost (%s); resuming from offset %" PRIu64 "\n",
+				ev->reason ? ev->reason : "no answer",
+				ev->offset);
+	} else if (ev->kind == GB_EVENT_RECONNECTED && !ctx->subscribing) {
+		clear_progress();
+		if (ev->restarted)
+			fputs("govbus-agent: broker restarted; re-sending "
+			      "unacknowledged batches\n",
+			      stderr);
+		else
+			fprintf(stderr, "govbus-agent: connection to the broker "
+				"lost (%s); reconnected, re-sending "
+				"unacknowledged batches\n",
+				ev->reason ? ev->reason : "no answer");
+	}
+}
+
+static int connect_client(const char *config_path, struct event_ctx *ctx,
+			  gb_client **out)
+{
+	gb_agent_config *cfg = NULL;
+	gb_client_options opts;
+	char why[GB_MAX_MESSAGE_LEN + 512];
+	int rc;
+
+	rc = gb_agent_config_load(config_path, &cfg, why, sizeof why);
+	if (rc != 0) {
+		fprintf(stderr, "govbus-agent: config refused (%u): %s\n",
+			gb_error_status(rc), why);
+		return 1;
+	}
+	gb_client_options_init(&opts);
+	opts.on_event = on_event;
+	opts.event_arg = ctx;
+	rc = gb_client_open(cfg, &opts, out, why, sizeof why);
+	gb_agent_config_destroy(&cfg);
+	if (rc != 0) {
+		fprintf(stderr, "govbus-agent: cannot connect (%u): %s\n",
+			gb_error_status(rc), why);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- publish */
+
+struct publish_args {
+	const char *dataset;
+	const char *file;
+	gb_format format;
+	uint32_t batch;
+	const char *id_prefix;
+};
+
+static int parse_publish(int argc, char **argv, struct publish_args *a)
+{
+	a->format = GB_FORMAT_LINES;
+	for (int i = 0; i < argc; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t n;
+
+		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+			fputs(usage_publish, stdout);
+			return -1;
+		}
+		if (o[0] == '-' && o[1] == '-' && !v)
+			return usage_error("publish", "%s needs a value", o);
+		if (!strcmp(o, "--dataset")) {
+			a->dataset = v;
+		} else if (!strcmp(o, "--format")) {
+			if (gb_format_from_name(v, &a->format) != 0 ||
+			    a->format == GB_FORMAT_JSON)
+				return usage_error("publish", "--format must be "
+						   "lines or delimited, not "
+						   "'%.32s'",
+						   v);
+		} else if (!strcmp(o, "--batch")) {
+			if (!parse_u64(v, 1, GB_MAX_BATCH_RECORDS, &n))
+				return usage_error("publish", "--batch must be "
+						   "1..%u", GB_MAX_BATCH_RECORDS);
+			a->batch = (uint32_t)n;
+		} else if (!strcmp(o, "--id-prefix")) {
+			if (strlen(v) > ID_PREFIX_MAX || !*v)
+				return usage_error("publish", "--id-prefix must "
+						   "be 1..%d characters",
+						   ID_PREFIX_MAX);
+			a->id_prefix = v;
+		} else if (o[0] == '-' && o[1]) {
+			return usage_error("publish", "unknown option '%.40s'", o);
+		} else {
+			if (a->file)
+				return usage_error("publish", "only one FILE");
+			a->file = o;
+			continue;
+		}
+		i++;
+	}
+	if (!a->dataset)
+		return usage_error("publish", "--dataset is required");
+	if (!gb_id_valid(a->dataset))
+		return usage_error("publish", "'%.64s' is not a valid dataset id",
+				   a->dataset);
+	return 0;
+}
+
+static void show_progress(const gb_publisher *p, int64_t started)
+{
+	gb_publisher_stats st;
+	double secs = (double)(now_ms() - started) / 1000.0;
+
+	gb_publisher_stats_get(p, &st);
+	fprintf(stderr, "\rpublished %" PRIu64 " records (%.0f rec/s)\033[K",
+		st.records, secs > 0 ? (double)st.records / secs : 0.0);
+	progress_shown = true;
+}
+
+static int cmd_publish(const char *config, int argc, char **argv)
+{
+	struct publish_args a = {0};
+	struct event_ctx ctx = {false};
+	gb_publisher_options popts;
+	gb_publisher_stats st;
+	gb_publisher *pub = NULL;
+	gb_client *c = NULL;
+	gb_reader *reader = NULL;
+	char why[512] = "", id[ID_PREFIX_MAX + 24];
+	bool tty = isatty(STDERR_FILENO);
+	int64_t started = now_ms(), next_progress = started + PROGRESS_EVERY_MS;
+	int fd = STDIN_FILENO, rc, status = 1, input_rc = 0;
+
+	rc = parse_publish(argc, argv, &a);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	if (a.file && strcmp(a.file, "-") != 0) {
+		fd = open(a.file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "govbus-agent: cannot open %.200s (%u): "
+				"%s\n",
+				a.file, gb_error_status(GB_EIO), strerror(errno));
+			return 1;
+		}
+	}
+	if (gb_reader_new(fd, a.format, 0, &reader) != 0) {
+		fprintf(stderr, "govbus-agent: out of memory\n");
+		goto out;
+	}
+	if (connect_client(config, &ctx, &c) != 0)
+		goto out;
+	gb_publisher_options_init(&popts);
+	if (a.batch)
+		popts.max_records = a.batch;
+	rc = gb_publisher_open(c, a.dataset, &popts, &pub);
+	if (rc != 0) {
+		status = report(c, "publish", rc);
+		goto out;
+	}
+	for (;;) {
+		const uint8_t *rec;
+		size_t len;
+
+		input_rc = gb_reader_next(reader, &rec, &len, why, sizeof why);
+		if (input_rc <= 0)
+			break;
+		if (a.id_prefix)
+			snprintf(id, sizeof id, "%s%" PRIu64, a.id_prefix,
+				 gb_reader_records(reader));
+		rc = gb_publisher_add(pub, rec, len, a.id_prefix ? id : NULL);
+		if (rc != 0) {
+			status = report(c, "publish", rc);
+			goto out;
+		}
+		if (tty && (gb_reader_records(reader) & 1023) == 0 &&
+		    now_ms() >= next_progress) {
+			show_progress(pub, started);
+			next_progress = now_ms() + PROGRESS_EVERY_MS;
+		}
+	}
+	/* Records before a bad one are still published, then we fail. */
+	rc = gb_publisher_flush(pub);
+	if (rc != 0) {
+		status = report(c, "publish", rc);
+		goto out;
+	}
+	clear_progress();
+	gb_publisher_stats_get(pub, &st);
+	if (st.have_offsets)
+		fprintf(stderr, "published %" PRIu64 " records in %" PRIu64
+			" batches to %s (offsets %" PRIu64 "..%" PRIu64 ")\n",
+			st.records, st.batches, a.dataset, st.first_offset,
+			st.last_offset);
+	else
+		fprintf(stderr, "published 0 records to %s\n", a.dataset);
+	if (input_rc < 0) {
+		fprintf(stderr, "govbus-agent: input rejected (%u): %s%s%s\n",
+			gb_error_status(input_rc),
+			a.file ? a.file : "standard input", ": ", why);
+		goto out;
+	}
+	status = 0;
+out:
+	clear_progress();
+	gb_publisher_close(&pub);
+	gb_client_close(&c);
+	gb_reader_destroy(&reader);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return status;
+}
+
+/* ---------------------------------------------------------------- subscribe */
+
+struct subscribe_args {
+	const char *dataset;
+	gb_start start;
+	uint64_t count;               /* 0: unlimited */
+	const char *durable;
+	gb_format format;
+	int64_t timeout_ms;           /* 0: wait for ever */
+};
+
+static int parse_subscribe(int argc, char **argv, struct subscribe_args *a)
+{
+	char why[256];
+
+	a->format = GB_FORMAT_LINES;
+	a->start.kind = GB_START_EARLIEST;
+	for (int i = 0; i < argc; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+			fputs(usage_subscribe, stdout);
+			return -1;
+		}
+		if (!strncmp(o, "--", 2) && !v)
+			return usage_error("subscribe", "%s needs a value", o);
+		if (!strcmp(o, "--dataset")) {
+			a->dataset = v;
+		} else if (!strcmp(o, "--from")) {
+			if (gb_start_parse(v, &a->start, why, sizeof why) != 0)
+				return usage_error("subscribe", "--from: %s", why);
+		} else if (!strcmp(o, "--count")) {
+			if (!parse_u64(v, 1, UINT64_MAX, &a->count))
+				return usage_error("subscribe", "--count must be "
+						   "a positive number");
+		} else if (!strcmp(o, "--durable")) {
+			if (!gb_name_valid(v))
+				return usage_error("subscribe", "--durable must "
+						   "be 1..%d of A-Z a-z 0-9 . _ -",
+						   GB_MAX_NAME_LEN);
+			a->durable = v;
+		} else if (!strcmp(o, "--format")) {
+			if (gb_format_from_name(v, &a->format) != 0)
+				return usage_error("subscribe", "--format must "
+						   "be lines, delimited or json");
+		} else if (!strcmp(o, "--timeout")) {
+			if (!parse_seconds(v, &a->timeout_ms))
+				return usage_error("subscribe", "--timeout must "
+						   "be a positive number of "
+						   "seconds");
+		} else {
+			return usage_error("subscribe", "unexpected argument "
+					   "'%.40s'", o);
+		}
+		i++;
+	}
+	if (!a->dataset)
+		return usage_error("subscribe", "--dataset is required");
+	if (!gb_id_valid(a->dataset))
+		return usage_error("subscribe", "'%.64s' is not a valid dataset "
+				   "id", a->dataset);
+	return 0;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+	if (signal_client)
+		gb_client_interrupt(signal_client);
+}
+
+static int flush_stdout(void *arg)
+{
+	(void)arg;
+	return fflush(stdout) != 0 || ferror(stdout) ? -1 : 0;
+}
+
+static int output_failed(void)
+{
+	fprintf(stderr, "govbus-agent: cannot write to standard output (%u): "
+		"%s\n", gb_error_status(GB_EIO), strerror(errno));
+	return 1;
+}
+
+static int cmd_subscribe(const char *config, int argc, char **argv)
+{
+	static char outbuf[STDOUT_BUFFER];
+	struct subscribe_args a = {0};
+	struct event_ctx ctx = {true};
+	gb_subscription_options sopts;
+	gb_subscription *sub = NULL;
+	gb_client *c = NULL;
+	gb_writer *w = NULL;
+	struct sigaction sa;
+	uint64_t out_count = 0;
+	int64_t last_record;
+	int rc, status = 1;
+
+	rc = parse_subscribe(argc, argv, &a);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+	if (gb_writer_new(stdout, a.format, &w) != 0) {
+		fprintf(stderr, "govbus-agent: out of memory\n");
+		return 1;
+	}
+	if (connect_client(config, &ctx, &c) != 0)
+		goto out;
+
+	/* No SA_RESTART: the signal must wake the poll inside the library. */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	signal_client = c;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	gb_subscription_options_init(&sopts);
+	sopts.start = a.start;
+	sopts.durable = a.durable;
+	sopts.before_ack = flush_stdout;
+	rc = gb_subscription_open(c, a.dataset, &sopts, &sub);
+	if (rc != 0) {
+		if (stop_requested)
+			status = 0;
+		else
+			status = report(c, "subscribe", rc);
+		goto out;
+	}
+	last_record = now_ms();
+	while (!stop_requested && (!a.count || out_count < a.count)) {
+		gb_record rec;
+		int wait;
+
+		rc = gb_subscription_next(sub, &rec, 0);
+		if (rc == GB_ETIMEOUT) {
+			/* Nothing buffered: let the output catch up first. */
+			if (flush_stdout(NULL) != 0) {
+				status = output_failed();
+				goto out;
+			}
+			if (a.timeout_ms) {
+				int64_t left = last_record + a.timeout_ms - now_ms();
+				wait = left > 0 ? (int)(left < 1000000 ? left
+								       : 1000000)
+						: 0;
+			} else {
+				wait = -1;
+			}
+			rc = gb_subscription_next(sub, &rec, wait);
+		}
+		if (rc == GB_ETIMEOUT) {
+			if (a.timeout_ms &&
+			    now_ms() - last_record >= a.timeout_ms) {
+				fprintf(stderr, "govbus-agent: subscribe failed "
+					"(%u): no record of %s arrived within "
+					"%.3g s\n",
+					gb_error_status(GB_ETIMEOUT), a.dataset,
+					(double)a.timeout_ms / 1000.0);
+				goto out;
+			}
+			continue;
+		}
+		if (rc == GB_ECLOSED && stop_requested)
+			break;
+		if (rc != 0) {
+			fflush(stdout);
+			status = report(c, "subscription", rc);
+			goto out;
+		}
+		if (gb_writer_put(w, &rec) != 0) {
+			status = output_failed();
+			goto out;
+		}
+		out_count++;
+		last_record = now_ms();
+	}
+	if (flush_stdout(NULL) != 0) {
+		status = output_failed();
+		goto out;
+	}
+	/* Everything output is now consumed: move the durable cursor. */
+	rc = gb_subscription_commit(sub);
+	if (rc != 0) {
+		status = report(c, "cursor update", rc);
+		goto out;
+	}
+	status = 0;
+out:
+	signal_client = NULL;
+	gb_subscription_close(&sub);
+	gb_client_close(&c);
+	gb_writer_destroy(&w);
+	if (fflush(stdout) != 0 && status == 0)
+		status = output_failed();
+	return status;
+}
+
+/* ---------------------------------------------------------------- main */
+
+int main(int argc, char **argv)
+{
+	const char *config = NULL, *cmd = NULL;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config")) {
+			if (i + 1 >= argc)
+				return usage_error(NULL, "--config needs a file");
+			config = argv[++i];
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(usage_main, stdout);
+			return 0;
+		} else if (argv[i][0] == '-') {
+			return usage_error(NULL, "unknown option '%.40s'", argv[i]);
+		} else {
+			cmd = argv[i++];
+			break;
+		}
+	}
+	if (!cmd) {
+		fputs(usage_main, stderr);
+		return 2;
+	}
+	/* --config may also follow the command. */
+	for (int j = i; j + 1 < argc; j++)
+		if (!strcmp(argv[j], "--config")) {
+			config = argv[j + 1];
+			memmove(&argv[j], &argv[j + 2],
+				(size_t)(argc - j - 2) * sizeof *argv);
+			argc -= 2;
+			j--;
+		}
+	if (!strcmp(cmd, "publish") || !strcmp(cmd, "subscribe")) {
+		bool help = false;
+		for (int j = i; j < argc; j++)
+			if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h"))
+				help = true;
+		if (!config && !help)
+			return usage_error(cmd, "--config AGENT.yaml is required");
+		if (!strcmp(cmd, "publish"))
+			return cmd_publish(config, argc - i, argv + i);
+		return cmd_subscribe(config, argc - i, argv + i);
+	}
+	if (!strcmp(cmd, "catalog") || !strcmp(cmd, "audit") ||
+	    !strcmp(cmd, "run")) {
+		fprintf(stderr, "govbus-agent: %s is not implemented yet\n", cmd);
+		return 2;
+	}
+	return usage_error(NULL, "unknown command '%.40s'", cmd);
+}

@@ -1,0 +1,1233 @@
+/* govbus broker server; see gb_broker.h.
+ *
+ * Trust: every frame on the ROUTER socket comes from a department that
+ * passed CURVE and ZAP, and is otherwise untrusted: frames are size-checked
+ * before decoding, decoded by gb_codec, and a publish is checked in the fixed
+ * order size -> signature -> policy -> append. The signed batch is stored and
+ * delivered byte for byte as the producer signed it; the broker never opens
+ * it. Strings from peers are logged truncated. Time comes from this host's
+ * clock only; times in frames are never trusted for ordering. */
+#include "gb_broker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+#include <zmq.h>
+
+#include "gb_codec.h"
+#include "gb_config.h"
+#include "gb_envelope.h"
+#include "gb_error.h"
+#include "gb_keys.h"
+#include "gb_policy.h"
+#include "gb_store.h"
+#include "govbus.pb-c.h"
+
+/* ------------------------------------------------------------ limits */
+
+#define PEER_ID_MAX 256           /* ZeroMQ routing ids are at most 255 bytes */
+#define FRAMES_PER_TURN 512       /* fairness between reading and delivering */
+#define BATCHES_PER_PUMP 32       /* per subscription per turn */
+#define PENDING_BYTES_MAX (256u << 20) /* stop reading publishes above this */
+#define WRITER_GROUP_MAX 4096     /* items in one group commit */
+#define SUBSCRIPTION_IDLE_NS (30ull * 1000000000ull) /* peer silent: drop */
+#define HOUSEKEEPING_NS 1000000000ull
+
+/* ------------------------------------------------------------ types */
+
+/* A publish or cursor write on its way through the writer thread. */
+struct pending {
+	uint8_t peer[PEER_ID_MAX];
+	size_t peer_len;
+	uint64_t request_id;
+	gb_client_frame *frame;       /* owns the signed batch bytes */
+	gb_envelope *env;
+	char dataset[GB_MAX_ID_LEN + 1];
+	char producer[GB_MAX_ID_LEN + 1];
+	char dept[GB_MAX_ID_LEN + 1];
+	char cursor_name[GB_MAX_NAME_LEN + 1];
+	gb_write w;
+};
+
+struct subscription {
+	struct subscription *next;
+	uint8_t peer[PEER_ID_MAX];
+	size_t peer_len;
+	uint64_t id;
+	char dept[GB_MAX_ID_LEN + 1];
+	char dataset[GB_MAX_ID_LEN + 1];
+	char durable[GB_MAX_NAME_LEN + 1];
+	uint64_t next_offset;         /* next offset to deliver */
+	uint32_t credit;              /* batches the subscriber will accept */
+	uint64_t last_seen_ns;        /* last frame from this peer */
+};
+
+/* Head of a stream as the I/O thread knows it (updated by acks). */
+struct stream_head {
+	char dataset[GB_MAX_ID_LEN + 1];
+	uint64_t next_offset;
+};
+
+struct gb_broker {
+	char config_path[4096];
+	gb_registry *reg;
+	gb_identity *id;
+	gb_store *store;
+	void *ctx;
+	void *router;
+	void *zap;
+	void *to_writer;              /* I/O side of the writer pipe */
+	void *writer_end;             /* writer side */
+	pthread_t writer;
+	bool writer_started;
+	int signal_pipe[2];           /* written by signal handlers */
+	int lock_fd;                  /* flock on data_dir/broker.lock */
+	uint64_t instance;
+	uint64_t pending_bytes;
+	size_t pending_count;
+	struct subscription *subs;
+	struct stream_head *heads;
+	size_t head_count, head_cap;
+	bool stopping;
+	uint64_t next_housekeeping_ns;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void log_line(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("govbus-broker: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void set_why(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_why(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+}
+
+static void copy_id(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* ------------------------------------------------------------ sending */
+
+/* Serialize `frame` and send it to `peer`. Returns 0, GB_EUNAVAIL when the
+ * peer's queue is full (try later) or GB_ECLOSED when the peer is gone. */
+static int send_frame(gb_broker *b, const uint8_t *peer, size_t peer_len,
+		      const gb_server_frame *frame)
+{
+	zmq_msg_t msg;
+	size_t len = govbus__v1__server_frame__get_packed_size(frame);
+
+	if (zmq_send(b->router, peer, peer_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+		return errno == EAGAIN ? GB_EUNAVAIL : GB_ECLOSED;
+	if (zmq_msg_init_size(&msg, len) != 0)
+		return GB_ENOMEM;
+	govbus__v1__server_frame__pack(frame, zmq_msg_data(&msg));
+	if (zmq_msg_send(&msg, b->router, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&msg);
+		return GB_ECLOSED;
+	}
+	return 0;
+}
+
+/* Send an Error frame; ids tie it to a publish or a subscription. */
+static void send_error(gb_broker *b, const uint8_t *peer, size_t peer_len,
+		       int err, uint64_t request_id, uint64_t subscription_id,
+		       const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static void send_error(gb_broker *b, const uint8_t *peer, size_t peer_len,
+		       int err, uint64_t request_id, uint64_t subscription_id,
+		       const char *fmt, ...)
+{
+	gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
+	Govbus__V1__Error e = GOVBUS__V1__ERROR__INIT;
+	char text[GB_MAX_MESSAGE_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	e.status = gb_error_status(err);
+	e.message = text;
+	e.request_id = request_id;
+	e.subscription_id = subscription_id;
+	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_ERROR;
+	f.error = &e;
+	(void)send_frame(b, peer, peer_len, &f);
+}
+
+/* ------------------------------------------------------------ stream heads */
+
+static struct stream_head *head_find(gb_broker *b, const char *dataset)
+{
+	for (size_t i = 0; i < b->head_count; i++)
+		if (!strcmp(b->heads[i].dataset, dataset))
+			return &b->heads[i];
+	return NULL;
+}
+
+/* The stream head of `dataset`, loaded from the store on first use. */
+static int head_get(gb_broker *b, const char *dataset, uint64_t *next)
+{
+	struct stream_head *h = head_find(b, dataset);
+	gb_stream_info info;
+	int rc;
+
+	if (h) {
+		*next = h->next_offset;
+		return 0;
+	}
+	rc = gb_store_stream_info(b->store, dataset, &info);
+	if (rc != 0)
+		return rc;
+	if (b->head_count == b->head_cap) {
+		size_t cap = b->head_cap ? b->head_cap * 2 : 16;
+		struct stream_head *nh = realloc(b->heads, cap * sizeof *nh);
+		if (!nh)
+			return GB_ENOMEM;
+		b->heads = nh;
+		b->head_cap = cap;
+	}
+	h = &b->heads[b->head_count++];
+	copy_id(h->dataset, sizeof h->dataset, dataset);
+	h->next_offset = info.next_offset;
+	*next = info.next_offset;
+	return 0;
+}
+
+static void head_advance(gb_broker *b, const char *dataset, uint64_t next)
+{
+	struct stream_head *h = head_find(b, dataset);
+	if (h && next > h->next_offset)
+		h->next_offset = next;
+}
+
+/* ------------------------------------------------------------ writer thread */
+
+static void pending_free(struct pending *p)
+{
+	if (!p)
+		return;
+	gb_envelope_destroy(&p->env);
+	gb_codec_client_free(&p->frame);
+	free(p);
+}
+
+/* Receive one pointer-sized message; false when the pipe is empty/closed. */
+static bool recv_pointer(void *sock, int flags, struct pending **out)
+{
+	struct pending *p = NULL;
+	int n = zmq_recv(sock, &p, sizeof p, flags);
+	if (n != (int)sizeof p)
+		return false;
+	*out = p;
+	return true;
+}
+
+/* Writer: block for one pending item, drain every other one already queued,
+ * commit them as one group, and hand all of them back to the I/O thread.
+ * A NULL pointer is the stop signal. */
+static void *writer_main(void *arg)
+{
+	gb_broker *b = arg;
+	struct pending **batch = calloc(WRITER_GROUP_MAX, sizeof *batch);
+	gb_write *items = calloc(WRITER_GROUP_MAX, sizeof *items);
+	bool stop = false;
+
+	if (!batch || !items) {
+		log_line("writer: out of memory");
+		stop = true;
+	}
+	while (!stop) {
+		size_t n = 0;
+		struct pending *p;
+
+		if (!recv_pointer(b->writer_end, 0, &p))
+			continue;
+		if (!p)
+			break;
+		batch[n++] = p;
+		while (n < WRITER_GROUP_MAX &&
+		       recv_pointer(b->writer_end, ZMQ_DONTWAIT, &p)) {
+			if (!p) {
+				stop = true;
+				break;
+			}
+			batch[n++] = p;
+		}
+		for (size_t i = 0; i < n; i++)
+			items[i] = batch[i]->w;
+		int rc = gb_store_write_group(b->store, items, n);
+		if (rc != 0)
+			log_line("commit of %zu item(s) failed: %s", n,
+				 gb_strerror(rc));
+		for (size_t i = 0; i < n; i++)
+			batch[i]->w = items[i];
+		/* Results go back as one message holding the pointers. */
+		zmq_send(b->writer_end, batch, n * sizeof *batch, 0);
+	}
+	free(batch);
+	free(items);
+	return NULL;
+}
+
+/* ------------------------------------------------------------ ZAP */
+
+/* Answer one ZAP request: accept a CURVE client whose key belongs to a
+ * registered department and name it as the connection's User-Id. */
+static void zap_handle(gb_broker *b)
+{
+	zmq_msg_t part[7];
+	int count = 0, more = 1;
+	const char *status = "400", *text = "unknown key", *user = "";
+	char version[8] = "", mechanism[16] = "", key_text[GB_BOX_PK_TEXT];
+
+	while (more && count < 7) {
+		zmq_msg_init(&part[count]);
+		if (zmq_msg_recv(&part[count], b->zap, 0) < 0) {
+			zmq_msg_close(&part[count]);
+			break;
+		}
+		more = zmq_msg_more(&part[count]);
+		count++;
+	}
+	while (more) { /* more frames than the protocol has: drain them */
+		zmq_msg_t extra;
+		zmq_msg_init(&extra);
+		if (zmq_msg_recv(&extra, b->zap, 0) < 0)
+			more = 0;
+		else
+			more = zmq_msg_more(&extra);
+		zmq_msg_close(&extra);
+	}
+	if (count < 7)
+		goto reply_skip;
+	snprintf(version, sizeof version, "%.*s",
+		 (int)zmq_msg_size(&part[0]), (char *)zmq_msg_data(&part[0]));
+	snprintf(mechanism, sizeof mechanism, "%.*s",
+		 (int)zmq_msg_size(&part[5]), (char *)zmq_msg_data(&part[5]));
+	if (!strcmp(mechanism, "CURVE") && zmq_msg_size(&part[6]) == GB_BOX_PK_BYTES) {
+		const gb_department *d = gb_registry_find_department_by_box_key(
+			b->reg, zmq_msg_data(&part[6]));
+		if (d) {
+			status = "200";
+			text = "OK";
+			user = d->id;
+		} else {
+			gb_key_encode_box(zmq_msg_data(&part[6]), key_text);
+			log_line("refused connection: key %s is not registered",
+				 key_text);
+		}
+	}
+	zmq_send(b->zap, "1.0", 3, ZMQ_SNDMORE);
+	zmq_send(b->zap, zmq_msg_data(&part[1]), zmq_msg_size(&part[1]), ZMQ_SNDMORE);
+	zmq_send(b->zap, status, strlen(status), ZMQ_SNDMORE);
+	zmq_send(b->zap, text, strlen(text), ZMQ_SNDMORE);
+	zmq_send(b->zap, user, strlen(user), ZMQ_SNDMORE);
+	zmq_send(b->zap, "", 0, 0);
+reply_skip:
+	for (int i = 0; i < count; i++)
+		zmq_msg_close(&part[i]);
+}
+
+/* ------------------------------------------------------------ subscriptions */
+
+static struct subscription *sub_find(gb_broker *b, const uint8_t *peer,
+				     size_t peer_len, uint64_t id)
+{
+	for (struct subscription *s = b->subs; s; s = s->next)
+		if (s->id == id && s->peer_len == peer_len &&
+		    !memcmp(s->peer, peer, peer_len))
+			return s;
+	return NULL;
+}
+
+static void sub_remove(gb_broker *b, struct subscription *gone)
+{
+	for (struct subscription **pp = &b->subs; *pp; pp = &(*pp)->next)
+		if (*pp == gone) {
+			*pp = gone->next;
+			free(gone);
+			return;
+		}
+}
+
+/* Every frame from a peer keeps its subscriptions alive. */
+static void subs_touch(gb_broker *b, const uint8_t *peer, size_t peer_len,
+		       uint64_t t)
+{
+	for (struct subscription *s = b->subs; s; s = s->next)
+		if (s->peer_len == peer_len && !memcmp(s->peer, peer, peer_len))
+			s->last_seen_ns = t;
+}
+
+/* End a subscription whose grant no longer holds; true if it was ended. */
+static bool sub_recheck(gb_broker *b, struct subscription *s, uint64_t t)
+{
+	gb_decision d = gb_policy_decide(b->reg, s->dept, GB_ACTION_SUBSCRIBE,
+					 s->dataset, (int64_t)t);
+	if (d.allowed)
+		return false;
+	log_line("ended subscription of %s to %s: %s", s->dept, s->dataset,
+		 d.reason);
+	send_error(b, s->peer, s->peer_len, d.error, 0, s->id,
+		   "subscription of %s to %s ended: %s", s->dept, s->dataset,
+		   d.reason);
+	sub_remove(b, s);
+	return true;
+}
+
+struct deliver_ctx {
+	gb_broker *b;
+	struct subscription *s;
+	int send_rc;
+};
+
+static int deliver_one(void *arg, const gb_stored_batch *sb)
+{
+	struct deliver_ctx *c = arg;
+	gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
+	Govbus__V1__Deliver d = GOVBUS__V1__DELIVER__INIT;
+
+	d.subscription_id = c->s->id;
+	d.base_offset = sb->base_offset;
+	d.record_count = sb->record_count;
+	d.broker_time_ns = sb->broker_time_ns;
+	d.chain_hash.data = (uint8_t *)sb->chain_hash;
+	d.chain_hash.len = GB_HASH_BYTES;
+	d.signed_batch.data = (uint8_t *)sb->signed_batch;
+	d.signed_batch.len = sb->signed_batch_len;
+	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_DELIVER;
+	f.deliver = &d;
+	c->send_rc = send_frame(c->b, c->s->peer, c->s->peer_len, &f);
+	if (c->send_rc != 0)
+		return 1;
+	c->s->next_offset = sb->base_offset + sb->record_count;
+	c->s->credit--;
+	return c->s->credit ? 0 : 1;
+}
+
+/* Send what each subscription has credit for. Returns true when some
+ * subscriber's queue was full, so the loop should come back soon. */
+static bool subs_pump(gb_broker *b)
+{
+	struct subscription *s = b->subs, *next;
+	bool blocked = false;
+
+	for (; s; s = next) {
+		uint64_t head;
+		next = s->next;
+		if (s->credit == 0 || head_get(b, s->dataset, &head) != 0 ||
+		    s->next_offset >= head)
+			continue;
+		if (sub_recheck(b, s, now_ns()))
+			continue;
+		struct deliver_ctx c = {b, s, 0};
+		size_t max = s->credit < BATCHES_PER_PUMP ? s->credit
+							   : BATCHES_PER_PUMP;
+		int rc = gb_store_read(b->store, s->dataset, s->next_offset,
+				       max, deliver_one, &c);
+		if (rc < 0) {
+			log_line("read of %s at offset %" PRIu64 " failed: %s",
+				 s->dataset, s->next_offset, gb_strerror(rc));
+			send_error(b, s->peer, s->peer_len, rc, 0, s->id,
+				   "reading %s at offset %" PRIu64 " failed: %s",
+				   s->dataset, s->next_offset, gb_strerror(rc));
+			sub_remove(b, s);
+			continue;
+		}
+		if (c.send_rc == GB_ECLOSED)
+			sub_remove(b, s);
+		else if (c.send_rc == GB_EUNAVAIL)
+			blocked = true;
+	}
+	return blocked;
+}
+
+/* ------------------------------------------------------------ requests */
+
+struct request {
+	const uint8_t *peer;
+	size_t peer_len;
+	const char *dept;
+	uint64_t t;
+};
+
+static void handle_hello(gb_broker *b, const struct request *r)
+{
+	gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
+	Govbus__V1__Welcome w = GOVBUS__V1__WELCOME__INIT;
+	size_t n = gb_registry_dataset_count(b->reg), k = 0;
+	Govbus__V1__ProducerPosition *pos = calloc(n ? n : 1, sizeof *pos);
+	Govbus__V1__ProducerPosition **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+
+	if (!pos || !ptrs)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const gb_dataset *ds = gb_registry_dataset_at(b->reg, i);
+		uint64_t seq = 0;
+		if (strcmp(ds->owner, r->dept) != 0)
+			continue;
+		if (gb_store_last_seq(b->store, ds->id, r->dept, &seq) != 0)
+			continue;
+		govbus__v1__producer_position__init(&pos[k]);
+		pos[k].dataset = (char *)ds->id;
+		pos[k].last_seq = seq;
+		ptrs[k] = &pos[k];
+		k++;
+	}
+	w.dept = (char *)r->dept;
+	w.instance = b->instance;
+	w.max_frame = GB_MAX_FRAME;
+	w.n_positions = k;
+	w.positions = ptrs;
+	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_WELCOME;
+	f.welcome = &w;
+	(void)send_frame(b, r->peer, r->peer_len, &f);
+	log_line("%s connected", r->dept);
+out:
+	free(pos);
+	free(ptrs);
+}
+
+/* Publish: signature, then policy, then hand to the writer. The frame is
+ * owned by this function (and then by the pending item). */
+static void handle_publish(gb_broker *b, const struct request *r,
+			   gb_client_frame *frame)
+{
+	const Govbus__V1__Publish *pub = frame->publish;
+	const Govbus__V1__BatchHeader *h;
+	const gb_department *dept;
+	struct pending *p = NULL;
+	char why[256];
+	gb_decision d;
+	int rc;
+
+	p = calloc(1, sizeof *p);
+	if (!p) {
+		send_error(b, r->peer, r->peer_len, GB_ENOMEM, pub->request_id,
+			   0, "broker out of memory");
+		gb_codec_client_free(&frame);
+		return;
+	}
+	p->frame = frame;
+	p->request_id = pub->request_id;
+	memcpy(p->peer, r->peer, r->peer_len);
+	p->peer_len = r->peer_len;
+
+	rc = gb_envelope_parse(pub->signed_batch.data, pub->signed_batch.len,
+			       &p->env, why, sizeof why);
+	if (rc != 0) {
+		send_error(b, r->peer, r->peer_len, rc, p->request_id, 0,
+			   "publish rejected: %s", why);
+		goto drop;
+	}
+	h = gb_envelope_header(p->env);
+	if (strcmp(h->producer, r->dept) != 0) {
+		send_error(b, r->peer, r->peer_len, GB_EPERM, p->request_id, 0,
+			   "publish rejected: batch names producer %s but the "
+			   "connection belongs to %s",
+			   h->producer, r->dept);
+		goto drop;
+	}
+	dept = gb_registry_find_department(b->reg, r->dept);
+	if (!dept) {
+		send_error(b, r->peer, r->peer_len, GB_EAUTH, p->request_id, 0,
+			   "department %s is no longer registered", r->dept);
+		goto drop;
+	}
+	if (gb_envelope_verify(p->env, dept->sign_pk) != 0) {
+		log_line("refused publish from %s to %s: bad signature",
+			 r->dept, h->dataset);
+		send_error(b, r->peer, r->peer_len, GB_ESIG, p->request_id, 0,
+			   "publish rejected: the batch signature does not "
+			   "verify under %s's registered key",
+			   r->dept);
+		goto drop;
+	}
+	d = gb_policy_decide(b->reg, r->dept, GB_ACTION_PUBLISH, h->dataset,
+			     (int64_t)r->t);
+	if (!d.allowed) {
+		log_line("refused publish from %s to %s: %s", r->dept,
+			 h->dataset, d.reason);
+		send_error(b, r->peer, r->peer_len, d.error, p->request_id, 0,
+			   "%s may not publish to %s: %s", r->dept, h->dataset,
+			   d.reason);
+		goto drop;
+	}
+	if (h->key_epoch != 0) {
+		send_error(b, r->peer, r->peer_len, GB_EINVAL, p->request_id, 0,
+			   "publish rejected: key epoch %u of %s is not known "
+			   "to the broker",
+			   h->key_epoch, h->dataset);
+		goto drop;
+	}
+
+	copy_id(p->dataset, sizeof p->dataset, h->dataset);
+	copy_id(p->producer, sizeof p->producer, h->producer);
+	p->w.kind = GB_WRITE_APPEND;
+	p->w.dataset = p->dataset;
+	p->w.producer = p->producer;
+	p->w.producer_seq = h->producer_seq;
+	p->w.record_count = h->record_count;
+	p->w.signed_batch = pub->signed_batch.data;
+	p->w.signed_batch_len = pub->signed_batch.len;
+	p->w.now_ns = r->t;
+	if (zmq_send(b->to_writer, &p, sizeof p, 0) != (int)sizeof p) {
+		send_error(b, r->peer, r->peer_len, GB_EUNAVAIL, p->request_id,
+			   0, "broker writer unavailable");
+		goto drop;
+	}
+	b->pending_count++;
+	b->pending_bytes += pub->signed_batch.len;
+	return;
+drop:
+	pending_free(p);
+}
+
+static void handle_subscribe(gb_broker *b, const struct request *r,
+			     const Govbus__V1__Subscribe *req)
+{
+	gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
+	Govbus__V1__SubscribeOk ok = GOVBUS__V1__SUBSCRIBE_OK__INIT;
+	const gb_dataset *ds;
+	const gb_department *owner;
+	struct subscription *s;
+	uint64_t head = 0, start = 0, stored;
+	gb_decision d;
+	int rc;
+
+	if (sub_find(b, r->peer, r->peer_len, req->subscription_id)) {
+		send_error(b, r->peer, r->peer_len, GB_ECONFLICT, 0,
+			   req->subscription_id,
+			   "subscription id %" PRIu64 " is already in use",
+			   req->subscription_id);
+		return;
+	}
+	d = gb_policy_decide(b->reg, r->dept, GB_ACTION_SUBSCRIBE, req->dataset,
+			     (int64_t)r->t);
+	if (!d.allowed) {
+		log_line("refused subscribe of %s to %s: %s", r->dept,
+			 req->dataset, d.reason);
+		send_error(b, r->peer, r->peer_len, d.error, 0,
+			   req->subscription_id, "%s may not subscribe to %s: %s",
+			   r->dept, req->dataset, d.reason);
+		return;
+	}
+	ds = gb_registry_find_dataset(b->reg, req->dataset);
+	owner = ds ? gb_registry_find_department(b->reg, ds->owner) : NULL;
+	rc = head_get(b, req->dataset, &head);
+	if (rc != 0 || !owner) {
+		send_error(b, r->peer, r->peer_len, rc ? rc : GB_ENOTFOUND, 0,
+			   req->subscription_id, "cannot open stream %s: %s",
+			   req->dataset, gb_strerror(rc ? rc : GB_ENOTFOUND));
+		return;
+	}
+	switch (req->start) {
+	case GOVBUS__V1__SUBSCRIBE__START__START_LATEST:
+		start = head;
+		break;
+	case GOVBUS__V1__SUBSCRIBE__START__START_OFFSET:
+		start = req->offset < head ? req->offset : head;
+		break;
+	case GOVBUS__V1__SUBSCRIBE__START__START_TIME:
+		rc = gb_store_offset_for_time(b->store, req->dataset,
+					      req->time_ns, &start);
+		break;
+	default:
+		start = 0;
+		break;
+	}
+	if (rc == 0 && req->durable[0]) {
+		rc = gb_store_cursor_get(b->store, r->dept, req->dataset,
+					 req->durable, &stored);
+		if (rc == 0)
+			start = stored < head ? stored : head;
+		else if (rc == GB_ENOTFOUND)
+			rc = 0;
+	}
+	if (rc != 0) {
+		send_error(b, r->peer, r->peer_len, rc, 0, req->subscription_id,
+			   "cannot position in %s: %s", req->dataset,
+			   gb_strerror(rc));
+		return;
+	}
+	if (start < head) {
+		d = gb_policy_decide(b->reg, r->dept, GB_ACTION_REPLAY,
+				     req->dataset, (int64_t)r->t);
+		if (!d.allowed) {
+			log_line("refused replay of %s by %s: %s", req->dataset,
+				 r->dept, d.reason);
+			send_error(b, r->peer, r->peer_len, d.error, 0,
+				   req->subscription_id,
+				   "%s may not replay %s: %s", r->dept,
+				   req->dataset, d.reason);
+			return;
+		}
+		if (d.history_from_ns > 0) {
+			uint64_t first = 0;
+			rc = gb_store_offset_for_time(
+				b->store, req->dataset,
+				(uint64_t)d.history_from_ns, &first);
+			if (rc == 0 && first > start)
+				start = first;
+		}
+	}
+	s = calloc(1, sizeof *s);
+	if (!s) {
+		send_error(b, r->peer, r->peer_len, GB_ENOMEM, 0,
+			   req->subscription_id, "broker out of memory");
+		return;
+	}
+	memcpy(s->peer, r->peer, r->peer_len);
+	s->peer_len = r->peer_len;
+	s->id = req->subscription_id;
+	copy_id(s->dept, sizeof s->dept, r->dept);
+	copy_id(s->dataset, sizeof s->dataset, req->dataset);
+	copy_id(s->durable, sizeof s->durable, req->durable);
+	s->next_offset = start;
+	s->credit = req->credit;
+	s->last_seen_ns = r->t;
+	s->next = b->subs;
+	b->subs = s;
+
+	ok.subscription_id = s->id;
+	ok.start_offset = start;
+	ok.head_offset = head;
+	ok.owner = (char *)owner->id;
+	ok.owner_sign_key.data = (uint8_t *)owner->sign_pk;
+	ok.owner_sign_key.len = GB_KEY_BYTES;
+	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK;
+	f.subscribe_ok = &ok;
+	(void)send_frame(b, r->peer, r->peer_len, &f);
+	log_line("%s subscribed to %s from offset %" PRIu64 "%s%s", r->dept,
+		 req->dataset, start, s->durable[0] ? " as " : "", s->durable);
+}
+
+static void handle_cursor_ack(gb_broker *b, const struct request *r,
+			      const Govbus__V1__CursorAck *ack)
+{
+	struct subscription *s =
+		sub_find(b, r->peer, r->peer_len, ack->subscription_id);
+	struct pending *p;
+
+	if (!s || !s->durable[0]) {
+		send_error(b, r->peer, r->peer_len, GB_ENOTFOUND, 0,
+			   ack->subscription_id,
+			   "cursor ack for subscription %" PRIu64
+			   ", which is not a live durable subscription",
+			   ack->subscription_id);
+		return;
+	}
+	if (ack->next_offset > s->next_offset) {
+		send_error(b, r->peer, r->peer_len, GB_EINVAL, 0, s->id,
+			   "cursor ack at offset %" PRIu64
+			   " is beyond what was delivered (%" PRIu64 ")",
+			   ack->next_offset, s->next_offset);
+		return;
+	}
+	p = calloc(1, sizeof *p);
+	if (!p)
+		return;
+	copy_id(p->dataset, sizeof p->dataset, s->dataset);
+	copy_id(p->dept, sizeof p->dept, s->dept);
+	copy_id(p->cursor_name, sizeof p->cursor_name, s->durable);
+	p->w.kind = GB_WRITE_CURSOR;
+	p->w.dataset = p->dataset;
+	p->w.dept = p->dept;
+	p->w.cursor_name = p->cursor_name;
+	p->w.cursor_next = ack->next_offset;
+	if (zmq_send(b->to_writer, &p, sizeof p, 0) != (int)sizeof p) {
+		pending_free(p);
+		return;
+	}
+	b->pending_count++;
+}
+
+/* Read one multipart message from the ROUTER and act on it. */
+static void router_handle(gb_broker *b)
+{
+	zmq_msg_t peer, body;
+	gb_client_frame *frame = NULL;
+	struct request r;
+	const char *user;
+	char why[256];
+	int rc;
+
+	zmq_msg_init(&peer);
+	zmq_msg_init(&body);
+	if (zmq_msg_recv(&peer, b->router, ZMQ_DONTWAIT) < 0)
+		goto out;
+	if (!zmq_msg_more(&peer) || zmq_msg_recv(&body, b->router, 0) < 0)
+		goto out;
+	if (zmq_msg_more(&body)) {
+		/* Agents send one frame per message; drop the rest. */
+		int more = 1;
+		while (more) {
+			zmq_msg_t extra;
+			zmq_msg_init(&extra);
+			more = zmq_msg_recv(&extra, b->router, 0) >= 0 &&
+			       zmq_msg_more(&extra);
+			zmq_msg_close(&extra);
+		}
+		goto out;
+	}
+	r.peer = zmq_msg_data(&peer);
+	r.peer_len = zmq_msg_size(&peer);
+	r.t = now_ns();
+	if (r.peer_len == 0 || r.peer_len > PEER_ID_MAX)
+		goto out;
+	user = zmq_msg_gets(&body, "User-Id");
+	if (!user || !gb_registry_find_department(b->reg, user)) {
+		send_error(b, r.peer, r.peer_len, GB_EAUTH, 0, 0,
+			   "this connection's key is no longer registered");
+		goto out;
+	}
+	r.dept = user;
+	subs_touch(b, r.peer, r.peer_len, r.t);
+
+	rc = gb_codec_client_decode(zmq_msg_data(&body), zmq_msg_size(&body),
+				    &frame, why, sizeof why);
+	if (rc != 0) {
+		log_line("bad frame from %s: %s", r.dept, why);
+		send_error(b, r.peer, r.peer_len, rc, 0, 0, "bad frame: %s",
+			   why);
+		goto out;
+	}
+	switch (frame->body_case) {
+	case GOVBUS__V1__CLIENT_FRAME__BODY_HELLO:
+		handle_hello(b, &r);
+		break;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_PUBLISH:
+		handle_publish(b, &r, frame);
+		frame = NULL; /* owned by the publish path now */
+		break;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_SUBSCRIBE:
+		handle_subscribe(b, &r, frame->subscribe);
+		break;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_CREDIT: {
+		struct subscription *s = sub_find(
+			b, r.peer, r.peer_len, frame->credit->subscription_id);
+		if (s) {
+			uint64_t c = (uint64_t)s->credit + frame->credit->batches;
+			s->credit = c > GB_MAX_CREDIT ? GB_MAX_CREDIT : (uint32_t)c;
+		}
+		break;
+	}
+	case GOVBUS__V1__CLIENT_FRAME__BODY_UNSUBSCRIBE: {
+		struct subscription *s = sub_find(
+			b, r.peer, r.peer_len, frame->unsubscribe->subscription_id);
+		if (s)
+			sub_remove(b, s);
+		break;
+	}
+	case GOVBUS__V1__CLIENT_FRAME__BODY_CURSOR_ACK:
+		handle_cursor_ack(b, &r, frame->cursor_ack);
+		break;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_PING: {
+		gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
+		Govbus__V1__Pong pong = GOVBUS__V1__PONG__INIT;
+		pong.nonce = frame->ping->nonce;
+		pong.instance = b->instance;
+		f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_PONG;
+		f.pong = &pong;
+		(void)send_frame(b, r.peer, r.peer_len, &f);
+		break;
+	}
+	default:
+		break; /* the codec refuses every other case */
+	}
+out:
+	gb_codec_client_free(&frame);
+	zmq_msg_close(&peer);
+	zmq_msg_close(&body);
+}
+
+/* Ack (or refuse) every item the writer has finished. */
+static void writer_results(gb_broker *b)
+{
+	zmq_msg_t msg;
+
+	zmq_msg_init(&msg);
+	while (zmq_msg_recv(&msg, b->to_writer, ZMQ_DONTWAIT) >= 0) {
+		struct pending **items = zmq_msg_data(&msg);
+		size_t n = zmq_msg_size(&msg) / sizeof *items;
+
+		for (size_t i = 0; i < n; i++) {
+			struct pending *p = items[i];
+			b->pending_count--;
+			if (p->w.kind == GB_WRITE_APPEND) {
+				b->pending_bytes -= p->w.signed_batch_len;
+				if (p->w.result == 0) {
+					gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
+					Govbus__V1__PublishAck a = GOVBUS__V1__PUBLISH_ACK__INIT;
+					a.request_id = p->request_id;
+					a.dataset = p->dataset;
+					a.producer_seq = p->w.producer_seq;
+					a.base_offset = p->w.base_offset;
+					a.record_count = p->w.record_count;
+					a.duplicate = p->w.duplicate;
+					f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_PUBLISH_ACK;
+					f.publish_ack = &a;
+					(void)send_frame(b, p->peer, p->peer_len, &f);
+					head_advance(b, p->dataset,
+						     p->w.base_offset + p->w.record_count);
+				} else {
+					send_error(b, p->peer, p->peer_len,
+						   p->w.result, p->request_id, 0,
+						   "batch %" PRIu64 " of %s not stored: %s",
+						   p->w.producer_seq, p->dataset,
+						   gb_strerror(p->w.result));
+				}
+			}
+			pending_free(p);
+		}
+		zmq_msg_close(&msg);
+		zmq_msg_init(&msg);
+	}
+	zmq_msg_close(&msg);
+}
+
+/* ------------------------------------------------------------ reload */
+
+static void broker_reload(gb_broker *b)
+{
+	gb_registry *next = NULL;
+	gb_config_error err;
+	char text[1024];
+	int rc = gb_config_load(b->config_path, (int64_t)now_ns(), &next, &err);
+
+	if (rc != 0) {
+		gb_config_error_format(&err, text, sizeof text);
+		log_line("reload refused, the previous policy stays in force: %s",
+			 text);
+		return;
+	}
+	gb_registry_destroy(&b->reg);
+	b->reg = next;
+	log_line("reloaded %s: %zu departments, %zu datasets, %zu grants",
+		 b->config_path, gb_registry_department_count(b->reg),
+		 gb_registry_dataset_count(b->reg),
+		 gb_registry_grant_count(b->reg));
+	/* The new policy applies to live subscriptions at once. */
+	uint64_t t = now_ns();
+	for (struct subscription *s = b->subs, *next_s; s; s = next_s) {
+		next_s = s->next;
+		sub_recheck(b, s, t);
+	}
+}
+
+/* ------------------------------------------------------------ signals */
+
+void gb_broker_request_stop(gb_broker *b)
+{
+	char c = 's';
+	if (write(b->signal_pipe[1], &c, 1) < 0) {
+		/* the pipe is full: a request is already pending */
+	}
+}
+
+void gb_broker_request_reload(gb_broker *b)
+{
+	char c = 'r';
+	if (write(b->signal_pipe[1], &c, 1) < 0) {
+		/* the pipe is full: a request is already pending */
+	}
+}
+
+static void signals_handle(gb_broker *b)
+{
+	char buf[64];
+	ssize_t n = read(b->signal_pipe[0], buf, sizeof buf);
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] == 's')
+			b->stopping = true;
+		else if (buf[i] == 'r')
+			broker_reload(b);
+	}
+}
+
+static void housekeeping(gb_broker *b, uint64_t t)
+{
+	if (t < b->next_housekeeping_ns)
+		return;
+	b->next_housekeeping_ns = t + HOUSEKEEPING_NS;
+	for (struct subscription *s = b->subs, *next; s; s = next) {
+		next = s->next;
+		if (t - s->last_seen_ns > SUBSCRIPTION_IDLE_NS) {
+			log_line("dropped idle subscription of %s to %s", s->dept,
+				 s->dataset);
+			sub_remove(b, s);
+			continue;
+		}
+		sub_recheck(b, s, t); /* grants expire while subscribed */
+	}
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int gb_broker_run(gb_broker *b)
+{
+	bool blocked = false;
+
+	while (!b->stopping) {
+		zmq_pollitem_t items[4] = {
+			{b->zap, 0, ZMQ_POLLIN, 0},
+			{b->to_writer, 0, ZMQ_POLLIN, 0},
+			{NULL, b->signal_pipe[0], ZMQ_POLLIN, 0},
+			{b->router, 0, ZMQ_POLLIN, 0},
+		};
+		/* Above the pending limit, stop reading the ROUTER so that
+		 * TCP pushes back on publishers instead of memory growing. */
+		int nitems = b->pending_bytes > PENDING_BYTES_MAX ? 3 : 4;
+		long timeout = blocked ? 5 : 1000;
+
+		if (zmq_poll(items, nitems, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_line("poll failed: %s", zmq_strerror(errno));
+			return GB_EIO;
+		}
+		if (items[0].revents & ZMQ_POLLIN)
+			zap_handle(b);
+		if (items[1].revents & ZMQ_POLLIN)
+			writer_results(b);
+		if (items[2].revents & ZMQ_POLLIN)
+			signals_handle(b);
+		if (nitems == 4 && (items[3].revents & ZMQ_POLLIN))
+			for (int i = 0; i < FRAMES_PER_TURN; i++) {
+				int ev = 0;
+				size_t evlen = sizeof ev;
+				router_handle(b);
+				if (zmq_getsockopt(b->router, ZMQ_EVENTS, &ev,
+						   &evlen) != 0 ||
+				    !(ev & ZMQ_POLLIN) ||
+				    b->pending_bytes > PENDING_BYTES_MAX)
+					break;
+			}
+		blocked = subs_pump(b);
+		housekeeping(b, now_ns());
+	}
+	return 0;
+}
+
+/* Hold an exclusive lock on data_dir/broker.lock and write our pid into it,
+ * so two brokers never share a log and `reload` finds the right process. */
+static int lock_data_dir(gb_broker *b, const char *dir, char *why,
+			 size_t why_len)
+{
+	char path[4200], pid[32];
+	int n;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		set_why(why, why_len, "cannot create data_dir %.200s: %s", dir,
+			strerror(errno));
+		return GB_EIO;
+	}
+	snprintf(path, sizeof path, "%s/broker.lock", dir);
+	b->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (b->lock_fd < 0) {
+		set_why(why, why_len, "cannot open %.200s: %s", path,
+			strerror(errno));
+		return GB_EIO;
+	}
+	if (flock(b->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		n = (int)read(b->lock_fd, pid, sizeof pid - 1);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		set_why(why, why_len,
+			"another broker (pid %s) is using data_dir %.200s",
+			pid[0] ? pid : "?", dir);
+		return GB_ECONFLICT;
+	}
+	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(b->lock_fd, 0) != 0 ||
+	    pwrite(b->lock_fd, pid, (size_t)n, 0) != n) {
+		set_why(why, why_len, "cannot write %.200s", path);
+		return GB_EIO;
+	}
+	return 0;
+}
+
+static int setup_sockets(gb_broker *b, char *why, size_t why_len)
+{
+	const gb_broker_settings *bs = gb_registry_broker(b->reg);
+	int one = 1, zero = 0, hwm = 100000;
+	int64_t maxmsg = 2 * (int64_t)GB_MAX_FRAME;
+
+	b->ctx = zmq_ctx_new();
+	if (!b->ctx)
+		goto zmq_fail;
+	/* ZAP must be bound before any CURVE socket accepts connections. */
+	b->zap = zmq_socket(b->ctx, ZMQ_REP);
+	if (!b->zap || zmq_bind(b->zap, "inproc://zeromq.zap.01") != 0)
+		goto zmq_fail;
+	b->to_writer = zmq_socket(b->ctx, ZMQ_PAIR);
+	b->writer_end = zmq_socket(b->ctx, ZMQ_PAIR);
+	if (!b->to_writer || !b->writer_end ||
+	    zmq_setsockopt(b->to_writer, ZMQ_SNDHWM, &zero, sizeof zero) ||
+	    zmq_setsockopt(b->writer_end, ZMQ_RCVHWM, &zero, sizeof zero) ||
+	    zmq_bind(b->writer_end, "inproc://govbus-writer") != 0 ||
+	    zmq_connect(b->to_writer, "inproc://govbus-writer") != 0)
+		goto zmq_fail;
+
+	b->router = zmq_socket(b->ctx, ZMQ_ROUTER);
+	if (!b->router ||
+	    zmq_setsockopt(b->router, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+	    zmq_setsockopt(b->router, ZMQ_CURVE_SECRETKEY,
+			   gb_identity_box_sk(b->id), GB_BOX_SK_BYTES) ||
+	    zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, "govbus", 6) ||
+	    zmq_setsockopt(b->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) ||
+	    zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+	    zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
+	    zmq_setsockopt(b->router, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
+	    zmq_setsockopt(b->router, ZMQ_LINGER, &zero, sizeof zero))
+		goto zmq_fail;
+	if (zmq_bind(b->router, bs->listen) != 0) {
+		set_why(why, why_len, "cannot listen on %.200s: %s", bs->listen,
+			zmq_strerror(errno));
+		return GB_EIO;
+	}
+	return 0;
+zmq_fail:
+	set_why(why, why_len, "ZeroMQ setup failed: %s", zmq_strerror(errno));
+	return GB_EIO;
+}
+
+int gb_broker_new(const char *config_path, gb_broker **out, char *why,
+		  size_t why_len)
+{
+	gb_broker *b = calloc(1, sizeof *b);
+	gb_config_error err;
+	const gb_broker_settings *bs;
+	int rc;
+
+	*out = NULL;
+	if (!b)
+		return GB_ENOMEM;
+	b->lock_fd = -1;
+	b->signal_pipe[0] = b->signal_pipe[1] = -1;
+	snprintf(b->config_path, sizeof b->config_path, "%s", config_path);
+	if (!zmq_has("curve")) {
+		set_why(why, why_len, "this libzmq was built without CURVE");
+		rc = GB_EIO;
+		goto err;
+	}
+	rc = gb_config_load(config_path, (int64_t)now_ns(), &b->reg, &err);
+	if (rc != 0) {
+		gb_config_error_format(&err, why, why_len);
+		goto err;
+	}
+	bs = gb_registry_broker(b->reg);
+	rc = gb_identity_load(bs->key, &b->id, why, why_len);
+	if (rc != 0)
+		goto err;
+	rc = lock_data_dir(b, bs->data_dir, why, why_len);
+	if (rc != 0)
+		goto err;
+	rc = gb_store_open(bs->data_dir, bs->map_size, &b->store);
+	if (rc != 0) {
+		set_why(why, why_len, "cannot open the log in %.200s: %s",
+			bs->data_dir, gb_strerror(rc));
+		goto err;
+	}
+	if (pipe2(b->signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		set_why(why, why_len, "pipe: %s", strerror(errno));
+		rc = GB_EIO;
+		goto err;
+	}
+	rc = setup_sockets(b, why, why_len);
+	if (rc != 0)
+		goto err;
+	if (pthread_create(&b->writer, NULL, writer_main, b) != 0) {
+		set_why(why, why_len, "cannot start the writer thread");
+		rc = GB_EIO;
+		goto err;
+	}
+	b->writer_started = true;
+	randombytes_buf(&b->instance, sizeof b->instance);
+	log_line("listening on %s (data in %s): %zu departments, %zu datasets, "
+		 "%zu grants",
+		 bs->listen, bs->data_dir, gb_registry_department_count(b->reg),
+		 gb_registry_dataset_count(b->reg),
+		 gb_registry_grant_count(b->reg));
+	*out = b;
+	return 0;
+err:
+	gb_broker_destroy(&b);
+	return rc;
+}
+
+void gb_broker_destroy(gb_broker **bp)
+{
+	gb_broker *b;
+
+	if (!bp || !*bp)
+		return;
+	b = *bp;
+	if (b->writer_started) {
+		struct pending *stop = NULL;
+		zmq_send(b->to_writer, &stop, sizeof stop, 0);
+		pthread_join(b->writer, NULL);
+		/* Anything the writer finished but we never acked is freed;
+		 * nothing is acked, so agents will retry it. */
+		writer_results(b);
+	}
+	while (b->subs)
+		sub_remove(b, b->subs);
+	free(b->heads);
+	if (b->router)
+		zmq_close(b->router);
+	if (b->zap)
+		zmq_close(b->zap);
+	if (b->to_writer)
+		zmq_close(b->to_writer);
+	if (b->writer_end)
+		zmq_close(b->writer_end);
+	if (b->ctx)
+		zmq_ctx_term(b->ctx);
+	gb_store_close(&b->store);
+	gb_identity_destroy(&b->id);
+	gb_registry_destroy(&b->reg);
+	if (b->signal_pipe[0] >= 0)
+		close(b->signal_pipe[0]);
+	if (b->signal_pipe[1] >= 0)
+		close(b->signal_pipe[1]);
+	if (b->lock_fd >= 0)
+		close(b->lock_fd);
+	free(b);
+	*bp = NULL;
+}

@@ -1,0 +1,1261 @@
+/* govbus log store: the broker's LMDB environment (gb_store.h, DESIGN §7).
+ *
+ * Trust: the callers are the broker's own threads, trusted to pass valid
+ * pointers and NUL-terminated strings, but not well-formed values: names,
+ * sequence numbers, counts and sizes are checked per item and a bad item is
+ * rejected alone. The data file is not trusted: every key and value read back
+ * is length- and consistency-checked, and a bad one gives GB_ECORRUPT, never
+ * a crash. One process owns a data dir and one thread writes; the writer's
+ * cache of stream heads is correct only because of that, and it is dropped
+ * whenever a transaction does not commit. A commit is synced before it is
+ * reported: LMDB runs with its default durability (no NOSYNC/NOMETASYNC). */
+#include "gb_store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gb_error.h"
+
+#define STORE_FORMAT 1u
+#define STORE_DEFAULT_MAP_SIZE (64ull << 30)
+#define STORE_MAX_DBS 8
+#define STORE_NAME_MAX 255           /* dataset, producer, dept, cursor name */
+#define STORE_CACHE_MAX 65536        /* streams cached before the cache restarts */
+
+#define SEQ_BYTES 8
+#define LOG_KEY_BYTES 12             /* u32be stream id || u64be base offset */
+#define STREAM_VALUE_BYTES 60        /* id, next offset, batches, time, head */
+#define PSEQ_VALUE_BYTES 12          /* u64be base offset || u32be records */
+#define CURSOR_VALUE_BYTES 8
+/* Longest composite key we build: three names and two separators. LMDB's
+ * own limit (mdb_env_get_maxkeysize, 511 by default) is checked too. */
+#define COMPOSITE_KEY_MAX (3 * STORE_NAME_MAX + 2 + SEQ_BYTES)
+
+static const char meta_format_key[] = "format";
+static const char meta_next_id_key[] = "next_stream_id";
+
+struct stream_state {
+	uint32_t id;
+	uint64_t next_offset;
+	uint64_t batch_count;
+	uint64_t last_time_ns;
+	uint8_t head[GB_HASH_BYTES];
+};
+
+struct cache_entry {
+	char *name;                     /* NULL: empty slot */
+	size_t name_len;
+	struct stream_state st;
+};
+
+/* Open-addressing map dataset -> stream state, writer thread only. Entries
+ * are never deleted one by one, only all at once, so probing stays simple. */
+struct stream_cache {
+	struct cache_entry *slots;
+	size_t cap;                     /* 0 or a power of two */
+	size_t count;
+};
+
+struct gb_store {
+	MDB_env *env;
+	MDB_dbi streams_db;
+	MDB_dbi log_db;
+	MDB_dbi pseq_db;
+	MDB_dbi cursors_db;
+	MDB_dbi meta_db;
+	size_t max_key;                 /* LMDB's key size limit */
+	/* Writer thread only. */
+	uint32_t next_stream_id;        /* 0 once every id is used */
+	struct stream_cache cache;
+};
+
+/* ------------------------------------------------------------ bytes */
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+/* ------------------------------------------------------------ errors */
+
+/* Map an LMDB or errno code to a GB_E... code. */
+static int store_error(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case MDB_MAP_FULL:
+	case ENOSPC:
+	case EDQUOT:
+		return GB_ENOSPC;
+	case ENOMEM:
+		return GB_ENOMEM;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+		return GB_ECORRUPT;
+	case MDB_READERS_FULL:
+		return GB_EUNAVAIL;
+	default:
+		return GB_EIO;
+	}
+}
+
+/* A failed write transaction is either "storage full" or "I/O error" (the
+ * two outcomes gb_store_write_group documents). */
+static int write_error(int rc)
+{
+	return store_error(rc) == GB_ENOSPC ? GB_ENOSPC : GB_EIO;
+}
+
+/* Say why a data dir cannot be opened: the broker fails at start-up and the
+ * operator needs more than "stored data is corrupt". */
+static void open_refused(const char *dir, const char *why)
+{
+	fprintf(stderr, "govbus store %.200s: %s\n", dir, why);
+}
+
+/* ------------------------------------------------------------ keys */
+
+/* Length of a name field; GB_EINVAL when NULL, empty or too long. */
+static int name_length(const char *name, size_t *len)
+{
+	size_t n;
+
+	if (!name)
+		return GB_EINVAL;
+	n = strnlen(name, STORE_NAME_MAX + 1);
+	if (n == 0 || n > STORE_NAME_MAX)
+		return GB_EINVAL;
+	*len = n;
+	return 0;
+}
+
+/* Join `count` names with NUL separators into `out` (COMPOSITE_KEY_MAX
+ * bytes). GB_EINVAL when a name is invalid or the key plus `suffix` more
+ * bytes would exceed LMDB's key size limit. */
+static int join_names(const gb_store *s, const char *const *names,
+		      size_t count, size_t suffix, uint8_t *out, size_t *len)
+{
+	size_t used = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		size_t n;
+
+		if (name_length(names[i], &n) < 0)
+			return GB_EINVAL;
+		if (i > 0)
+			out[used++] = 0;
+		memcpy(out + used, names[i], n);
+		used += n;
+	}
+	if (used + suffix > s->max_key)
+		return GB_EINVAL;
+	*len = used;
+	return 0;
+}
+
+/* pseq key prefix "dataset \0 producer \0"; the u64be seq goes after it. */
+static int pseq_prefix(const gb_store *s, const char *dataset,
+		       const char *producer, uint8_t *key, size_t *len)
+{
+	const char *names[2] = {dataset, producer};
+	size_t n;
+
+	if (join_names(s, names, 2, 1 + SEQ_BYTES, key, &n) < 0)
+		return GB_EINVAL;
+	key[n] = 0;
+	*len = n + 1;
+	return 0;
+}
+
+/* cursors key "dept \0 dataset \0 name". */
+static int cursor_key(const gb_store *s, const char *dept, const char *dataset,
+		      const char *name, uint8_t *key, size_t *len)
+{
+	const char *names[3] = {dept, dataset, name};
+
+	return join_names(s, names, 3, 0, key, len);
+}
+
+static void log_key(uint8_t key[LOG_KEY_BYTES], uint32_t stream_id,
+		    uint64_t offset)
+{
+	put_be32(key, stream_id);
+	put_be64(key + 4, offset);
+}
+
+/* ------------------------------------------------------------ streams db */
+
+static void stream_encode(const struct stream_state *st,
+			  uint8_t out[STREAM_VALUE_BYTES])
+{
+	put_be32(out, st->id);
+	put_be64(out + 4, st->next_offset);
+	put_be64(out + 12, st->batch_count);
+	put_be64(out + 20, st->last_time_ns);
+	memcpy(out + 28, st->head, GB_HASH_BYTES);
+}
+
+/* Decode a stream record; GB_ECORRUPT unless it is the right size and
+ * self-consistent (every batch holds at least one record). */
+static int stream_decode(const MDB_val *v, struct stream_state *st)
+{
+	const uint8_t *p = v->mv_data;
+
+	if (v->mv_size != STREAM_VALUE_BYTES)
+		return GB_ECORRUPT;
+	st->id = get_be32(p);
+	st->next_offset = get_be64(p + 4);
+	st->batch_count = get_be64(p + 12);
+	st->last_time_ns = get_be64(p + 20);
+	memcpy(st->head, p + 28, GB_HASH_BYTES);
+	if (st->id == 0 || st->batch_count > st->next_offset ||
+	    (st->batch_count == 0) != (st->next_offset == 0))
+		return GB_ECORRUPT;
+	return 0;
+}
+
+/* Read the stream record of `dataset`. A dataset never written reads as
+ * *exists == false with a zeroed state. */
+static int stream_load(const gb_store *s, MDB_txn *txn, const char *dataset,
+		       size_t len, struct stream_state *st, bool *exists)
+{
+	MDB_val k = {len, (void *)dataset}, v;
+	int rc;
+
+	memset(st, 0, sizeof *st);
+	*exists = false;
+	rc = mdb_get(txn, s->streams_db, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return store_error(rc);
+	rc = stream_decode(&v, st);
+	if (rc < 0)
+		return rc;
+	*exists = true;
+	return 0;
+}
+
+/* ------------------------------------------------------------ cache */
+
+static size_t cache_hash(const char *name, size_t len)
+{
+	uint64_t h = 14695981039346656037ull; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (uint8_t)name[i];
+		h *= 1099511628211ull;
+	}
+	return (size_t)h;
+}
+
+static struct cache_entry *cache_slot(const struct stream_cache *c,
+				      const char *name, size_t len)
+{
+	size_t i = cache_hash(name, len) & (c->cap - 1);
+
+	for (;;) {
+		struct cache_entry *e = &c->slots[i];
+
+		if (!e->name || (e->name_len == len &&
+				 memcmp(e->name, name, len) == 0))
+			return e;
+		i = (i + 1) & (c->cap - 1);
+	}
+}
+
+static void cache_clear(struct stream_cache *c)
+{
+	for (size_t i = 0; i < c->cap; i++)
+		free(c->slots[i].name);
+	free(c->slots);
+	memset(c, 0, sizeof *c);
+}
+
+/* The cached state of `name`, or NULL. */
+static const struct stream_state *cache_find(const struct stream_cache *c,
+					     const char *name, size_t len)
+{
+	const struct cache_entry *e;
+
+	if (c->cap == 0)
+		return NULL;
+	e = cache_slot(c, name, len);
+	return e->name ? &e->st : NULL;
+}
+
+static int cache_grow(struct stream_cache *c)
+{
+	size_t cap = c->cap ? c->cap * 2 : 16;
+	struct stream_cache bigger = {calloc(cap, sizeof(struct cache_entry)),
+				      cap, c->count};
+
+	if (!bigger.slots)
+		return GB_ENOMEM;
+	for (size_t i = 0; i < c->cap; i++)
+		if (c->slots[i].name)
+			*cache_slot(&bigger, c->slots[i].name,
+				    c->slots[i].name_len) = c->slots[i];
+	free(c->slots);
+	*c = bigger;
+	return 0;
+}
+
+/* Insert or update the state of `name`. */
+static int cache_store(struct stream_cache *c, const char *name, size_t len,
+		       const struct stream_state *st)
+{
+	struct cache_entry *e;
+
+	if (c->count >= STORE_CACHE_MAX)
+		cache_clear(c);
+	if ((c->count + 1) * 2 > c->cap && cache_grow(c) < 0)
+		return GB_ENOMEM;
+	e = cache_slot(c, name, len);
+	if (!e->name) {
+		e->name = malloc(len + 1);
+		if (!e->name)
+			return GB_ENOMEM;
+		memcpy(e->name, name, len);
+		e->name[len] = 0;
+		e->name_len = len;
+		c->count++;
+	}
+	e->st = *st;
+	return 0;
+}
+
+/* ------------------------------------------------------------ pseq db */
+
+/* Find the last seq stored under `prefix` (key = prefix || u64be seq) with
+ * `cur`. Seeks just past the largest possible key of the prefix and steps
+ * back; anything not carrying the prefix belongs to another producer. */
+static int last_seq_find(MDB_cursor *cur, const uint8_t *prefix, size_t plen,
+			 uint64_t *seq, bool *found)
+{
+	uint8_t kb[COMPOSITE_KEY_MAX];
+	MDB_val k = {plen + SEQ_BYTES, kb}, v;
+	int rc;
+
+	*found = false;
+	*seq = 0;
+	memcpy(kb, prefix, plen);
+	put_be64(kb + plen, UINT64_MAX);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && !(k.mv_size == plen + SEQ_BYTES &&
+			 memcmp(k.mv_data, kb, k.mv_size) == 0))
+		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return store_error(rc);
+	if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+		return 0;
+	if (k.mv_size != plen + SEQ_BYTES)
+		return GB_ECORRUPT;
+	*seq = get_be64((const uint8_t *)k.mv_data + plen);
+	*found = true;
+	return 0;
+}
+
+/* ------------------------------------------------------------ log db */
+
+/* Decode and check one log entry of stream `sid`. GB_ENOTFOUND when the key
+ * belongs to another stream, GB_ECORRUPT when key or value is malformed. */
+static int batch_decode(uint32_t sid, const MDB_val *k, const MDB_val *v,
+			gb_stored_batch *b)
+{
+	const uint8_t *kp = k->mv_data;
+	const uint8_t *vp = v->mv_data;
+
+	if (k->mv_size != LOG_KEY_BYTES)
+		return GB_ECORRUPT;
+	if (get_be32(kp) != sid)
+		return GB_ENOTFOUND;
+	/* Empty batches are never stored, so a bare header is corrupt too. */
+	if (v->mv_size <= GB_STORED_HEADER_BYTES)
+		return GB_ECORRUPT;
+	b->broker_time_ns = get_be64(vp);
+	b->base_offset = get_be64(vp + 8);
+	b->record_count = get_be32(vp + 16);
+	b->chain_hash = vp + 20;
+	b->signed_batch = vp + GB_STORED_HEADER_BYTES;
+	b->signed_batch_len = v->mv_size - GB_STORED_HEADER_BYTES;
+	if (b->base_offset != get_be64(kp + 4) || b->record_count == 0 ||
+	    b->base_offset > UINT64_MAX - b->record_count)
+		return GB_ECORRUPT;
+	return 0;
+}
+
+/* Move `cur` by `op` and decode the entry it lands on. */
+static int batch_step(MDB_cursor *cur, MDB_cursor_op op, uint32_t sid,
+		      gb_stored_batch *b)
+{
+	MDB_val k, v;
+	int rc = mdb_cursor_get(cur, &k, &v, op);
+
+	if (rc == MDB_NOTFOUND)
+		return GB_ENOTFOUND;
+	if (rc)
+		return store_error(rc);
+	return batch_decode(sid, &k, &v, b);
+}
+
+/* Position `cur` on the first stored batch of stream `sid` whose key is
+ * >= `offset`. GB_ENOTFOUND when there is none. */
+static int batch_seek_range(MDB_cursor *cur, uint32_t sid, uint64_t offset,
+			    gb_stored_batch *b)
+{
+	uint8_t kb[LOG_KEY_BYTES];
+	MDB_val k = {sizeof kb, kb}, v;
+	int rc;
+
+	log_key(kb, sid, offset);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == MDB_NOTFOUND)
+		return GB_ENOTFOUND;
+	if (rc)
+		return store_error(rc);
+	return batch_decode(sid, &k, &v, b);
+}
+
+/* Position `cur` on the batch of stream `sid` that contains `offset`.
+ * GB_ENOTFOUND when no stored batch does. */
+static int batch_seek(MDB_cursor *cur, uint32_t sid, uint64_t offset,
+		      gb_stored_batch *b)
+{
+	uint8_t kb[LOG_KEY_BYTES];
+	MDB_val k = {sizeof kb, kb}, v;
+	int rc;
+
+	log_key(kb, sid, offset);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == sizeof kb &&
+	    memcmp(k.mv_data, kb, sizeof kb) == 0)
+		return batch_decode(sid, &k, &v, b);
+	/* The batch holding `offset` starts before it: the previous key, or
+	 * the last of the db when the seek ran off its end. */
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == MDB_NOTFOUND)
+		return GB_ENOTFOUND;
+	if (rc)
+		return store_error(rc);
+	rc = batch_decode(sid, &k, &v, b);
+	if (rc < 0)
+		return rc;
+	if (b->base_offset > offset || offset - b->base_offset >= b->record_count)
+		return GB_ENOTFOUND;
+	return 0;
+}
+
+/* ------------------------------------------------------------ open/close */
+
+/* Check the format record and load the stream id counter; on a fresh
+ * environment write both. */
+static int meta_init(gb_store *s, MDB_txn *txn, const char *dir)
+{
+	MDB_val k = {sizeof meta_format_key - 1, (void *)meta_format_key};
+	MDB_val v;
+	uint8_t be[4];
+	char why[128];
+	int rc;
+
+	rc = mdb_get(txn, s->meta_db, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		MDB_stat st;
+
+		rc = mdb_stat(txn, s->streams_db, &st);
+		if (rc)
+			return store_error(rc);
+		if (st.ms_entries != 0) {
+			open_refused(dir, "streams are stored but the format "
+					  "record is missing");
+			return GB_ECORRUPT;
+		}
+		put_be32(be, STORE_FORMAT);
+		v = (MDB_val){sizeof be, be};
+		rc = mdb_put(txn, s->meta_db, &k, &v, 0);
+		if (rc)
+			return write_error(rc);
+		put_be32(be, 1);
+		k = (MDB_val){sizeof meta_next_id_key - 1, (void *)meta_next_id_key};
+		rc = mdb_put(txn, s->meta_db, &k, &v, 0);
+		if (rc)
+			return write_error(rc);
+		s->next_stream_id = 1;
+		return 0;
+	}
+	if (rc)
+		return store_error(rc);
+	if (v.mv_size != 4) {
+		open_refused(dir, "the format record is malformed");
+		return GB_ECORRUPT;
+	}
+	if (get_be32(v.mv_data) != STORE_FORMAT) {
+		snprintf(why, sizeof why,
+			 "data format version %u, this broker reads version %u",
+			 get_be32(v.mv_data), STORE_FORMAT);
+		open_refused(dir, why);
+		return GB_ECORRUPT;
+	}
+	k = (MDB_val){sizeof meta_next_id_key - 1, (void *)meta_next_id_key};
+	rc = mdb_get(txn, s->meta_db, &k, &v);
+	if (rc && rc != MDB_NOTFOUND)
+		return store_error(rc);
+	if (rc == MDB_NOTFOUND || v.mv_size != 4) {
+		open_refused(dir, "the stream id counter is missing or malformed");
+		return GB_ECORRUPT;
+	}
+	s->next_stream_id = get_be32(v.mv_data);
+	return 0;
+}
+
+/* Refuse a counter that would hand out a stream id the log already uses:
+ * two datasets would share one log. Ids are allocated in order, so the
+ * log's last key carries the largest id in use. */
+static int check_counter(gb_store *s, MDB_txn *txn, const char *dir)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(txn, s->log_db, &cur);
+	if (rc)
+		return store_error(rc);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == MDB_NOTFOUND) {
+		rc = 0;
+		goto out;
+	}
+	if (rc) {
+		rc = store_error(rc);
+		goto out;
+	}
+	if (k.mv_size != LOG_KEY_BYTES ||
+	    (s->next_stream_id != 0 &&
+	     get_be32(k.mv_data) >= s->next_stream_id)) {
+		open_refused(dir, "the stream id counter is behind the log");
+		rc = GB_ECORRUPT;
+	}
+out:
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+static int open_databases(gb_store *s, MDB_txn *txn)
+{
+	struct {
+		const char *name;
+		MDB_dbi *dbi;
+	} dbs[] = {
+		{"streams", &s->streams_db}, {"log", &s->log_db},
+		{"pseq", &s->pseq_db},       {"cursors", &s->cursors_db},
+		{"meta", &s->meta_db},
+	};
+
+	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+		int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
+
+		if (rc)
+			return store_error(rc);
+	}
+	return 0;
+}
+
+int gb_store_open(const char *dir, uint64_t map_size, gb_store **out)
+{
+	gb_store *s = NULL;
+	MDB_txn *txn = NULL;
+	int dead;
+	int rc;
+
+	if (!dir || !*dir || !out)
+		return GB_EINVAL;
+	*out = NULL;
+	if (map_size == 0)
+		map_size = STORE_DEFAULT_MAP_SIZE;
+	if (map_size > SIZE_MAX)
+		return GB_EINVAL;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		open_refused(dir, strerror(errno));
+		return GB_EIO;
+	}
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return GB_ENOMEM;
+	rc = mdb_env_create(&s->env);
+	if (rc) {
+		s->env = NULL;
+		goto err_lmdb;
+	}
+	rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
+	if (rc)
+		goto err_lmdb;
+	rc = mdb_env_set_mapsize(s->env, (size_t)map_size);
+	if (rc)
+		goto err_lmdb;
+	/* MDB_NOTLS: read transactions are begun and ended per call and may
+	 * run on any thread. */
+	rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+	if (rc)
+		goto err_lmdb;
+	/* Free reader slots left by a crashed broker so they do not pin old
+	 * pages forever. */
+	rc = mdb_reader_check(s->env, &dead);
+	if (rc)
+		goto err_lmdb;
+	s->max_key = (size_t)mdb_env_get_maxkeysize(s->env);
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		goto err_lmdb;
+	rc = open_databases(s, txn);
+	if (rc < 0)
+		goto err;
+	rc = meta_init(s, txn, dir);
+	if (rc < 0)
+		goto err;
+	rc = check_counter(s, txn, dir);
+	if (rc < 0)
+		goto err;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc)
+		goto err_lmdb;
+	*out = s;
+	return 0;
+
+err_lmdb:
+	open_refused(dir, mdb_strerror(rc));
+	rc = store_error(rc);
+err:
+	if (txn)
+		mdb_txn_abort(txn);
+	gb_store_close(&s);
+	return rc;
+}
+
+void gb_store_close(gb_store **sp)
+{
+	gb_store *s;
+
+	if (!sp || !*sp)
+		return;
+	s = *sp;
+	if (s->env)
+		mdb_env_close(s->env);
+	cache_clear(&s->cache);
+	free(s);
+	*sp = NULL;
+}
+
+/* ------------------------------------------------------------ writing */
+
+/* State of one group commit. */
+struct group {
+	gb_store *s;
+	MDB_txn *txn;
+	MDB_cursor *pseq_cursor;
+};
+
+/* Record a per-item rejection; the group goes on. */
+static int reject(gb_write *w, int err)
+{
+	w->result = err;
+	return 0;
+}
+
+/* The item's seq is not above the producer's last: a retry of a stored
+ * batch (acked with its original offset) or a conflict. */
+static int resolve_old_seq(struct group *g, gb_write *w, uint8_t *key,
+			   size_t plen)
+{
+	MDB_val k = {plen + SEQ_BYTES, key}, v;
+	int rc;
+
+	put_be64(key + plen, w->producer_seq);
+	rc = mdb_get(g->txn, g->s->pseq_db, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return reject(w, GB_ECONFLICT);
+	if (rc)
+		return write_error(rc);
+	if (v.mv_size != PSEQ_VALUE_BYTES)
+		return reject(w, GB_ECORRUPT);
+	w->duplicate = true;
+	w->base_offset = get_be64(v.mv_data);
+	w->result = 0;
+	return 0;
+}
+
+/* The stream head of `dataset` as this transaction sees it: from the cache,
+ * else from the streams db. */
+static int group_stream(struct group *g, const char *dataset, size_t len,
+			struct stream_state *st, bool *exists)
+{
+	const struct stream_state *cached = cache_find(&g->s->cache, dataset, len);
+
+	if (cached) {
+		*st = *cached;
+		*exists = true;
+		return 0;
+	}
+	return stream_load(g->s, g->txn, dataset, len, st, exists);
+}
+
+/* A failed LMDB call inside the group ends it as "storage full" or "I/O
+ * error"; `rc` is already a GB_E... code. */
+static int group_failure(int rc)
+{
+	return rc == GB_ENOSPC ? GB_ENOSPC : GB_EIO;
+}
+
+/* Put the stored batch at (stream, base offset), writing it straight into
+ * the page LMDB reserves. MDB_APPEND (fill pages, skip the search) is only
+ * tried when `newest` says this stream has the largest id, so its keys are
+ * the last of the db; LMDB checks that anyway and answers MDB_KEYEXIST. */
+static int log_put(struct group *g, const struct stream_state *st,
+		   bool newest, const gb_write *w, uint64_t time_ns,
+		   const uint8_t hash[GB_HASH_BYTES])
+{
+	uint8_t kb[LOG_KEY_BYTES];
+	MDB_val k = {sizeof kb, kb};
+	MDB_val v = {GB_STORED_HEADER_BYTES + w->signed_batch_len, NULL};
+	unsigned flags = MDB_RESERVE | MDB_NOOVERWRITE;
+	uint8_t *p;
+	int rc;
+
+	log_key(kb, st->id, st->next_offset);
+	rc = mdb_put(g->txn, g->s->log_db, &k, &v,
+		     newest ? flags | MDB_APPEND : flags);
+	if (rc == MDB_KEYEXIST && newest) {
+		v = (MDB_val){GB_STORED_HEADER_BYTES + w->signed_batch_len, NULL};
+		rc = mdb_put(g->txn, g->s->log_db, &k, &v, flags);
+	}
+	/* The head says this offset is free but the log holds it. */
+	if (rc == MDB_KEYEXIST)
+		return GB_ECORRUPT;
+	if (rc)
+		return write_error(rc);
+	p = v.mv_data;
+	put_be64(p, time_ns);
+	put_be64(p + 8, st->next_offset);
+	put_be32(p + 16, w->record_count);
+	memcpy(p + 20, hash, GB_HASH_BYTES);
+	memcpy(p + GB_STORED_HEADER_BYTES, w->signed_batch, w->signed_batch_len);
+	return 0;
+}
+
+/* Write the new head of `dataset` and, for a new stream, the id counter. */
+static int stream_put(struct group *g, const char *dataset, size_t len,
+		      const struct stream_state *st, bool is_new)
+{
+	uint8_t val[STREAM_VALUE_BYTES];
+	uint8_t be[4];
+	MDB_val k = {len, (void *)dataset}, v = {sizeof val, val};
+	int rc;
+
+	stream_encode(st, val);
+	rc = mdb_put(g->txn, g->s->streams_db, &k, &v, 0);
+	if (rc)
+		return write_error(rc);
+	if (!is_new)
+		return 0;
+	g->s->next_stream_id++; /* 0 after UINT_MAX: every id is used */
+	put_be32(be, g->s->next_stream_id);
+	k = (MDB_val){sizeof meta_next_id_key - 1, (void *)meta_next_id_key};
+	v = (MDB_val){sizeof be, be};
+	rc = mdb_put(g->txn, g->s->meta_db, &k, &v, 0);
+	return rc ? write_error(rc) : 0;
+}
+
+/* Apply one APPEND item. Rejections land in w->result and return 0; a
+ * negative return is a transaction failure that ends the group. Every
+ * rejection is decided before the first put, so a rejected item leaves
+ * nothing behind in the transaction. */
+static int apply_append(struct group *g, gb_write *w)
+{
+	gb_store *s = g->s;
+	uint8_t key[COMPOSITE_KEY_MAX];
+	uint8_t pseq_val[PSEQ_VALUE_BYTES];
+	uint8_t hash[GB_HASH_BYTES];
+	struct stream_state st;
+	size_t plen, dlen;
+	uint64_t last_seq, time_ns;
+	bool have_last, exists, newest;
+	MDB_val k, v;
+	int rc;
+
+	/* Seqs start at 1: gb_store_last_seq answers 0 for "none". */
+	if (pseq_prefix(s, w->dataset, w->producer, key, &plen) < 0 ||
+	    !w->signed_batch || w->signed_batch_len == 0 ||
+	    w->signed_batch_len > SIZE_MAX - GB_STORED_HEADER_BYTES ||
+	    w->record_count == 0 || w->producer_seq == 0)
+		return reject(w, GB_EINVAL);
+	dlen = strlen(w->dataset);
+
+	rc = last_seq_find(g->pseq_cursor, key, plen, &last_seq, &have_last);
+	if (rc == GB_ECORRUPT)
+		return reject(w, rc);
+	if (rc < 0)
+		return group_failure(rc);
+	if (have_last && w->producer_seq <= last_seq)
+		return resolve_old_seq(g, w, key, plen);
+
+	rc = group_stream(g, w->dataset, dlen, &st, &exists);
+	if (rc == GB_ECORRUPT)
+		return reject(w, rc);
+	if (rc < 0)
+		return group_failure(rc);
+	if (!exists) {
+		if (s->next_stream_id == 0)
+			return reject(w, GB_ENOSPC); /* every stream id is used */
+		st.id = s->next_stream_id;
+	}
+	newest = !exists || st.id == (uint32_t)(s->next_stream_id - 1);
+	/* Only a corrupt head can be this close to the limits. */
+	if (st.next_offset > UINT64_MAX - w->record_count ||
+	    st.last_time_ns == UINT64_MAX)
+		return reject(w, GB_ECORRUPT);
+	time_ns = w->now_ns > st.last_time_ns ? w->now_ns : st.last_time_ns + 1;
+	gb_chain_next(st.head, st.next_offset, time_ns, w->signed_batch,
+		      w->signed_batch_len, hash);
+
+	rc = log_put(g, &st, newest, w, time_ns, hash);
+	if (rc == GB_ECORRUPT)
+		return reject(w, rc);
+	if (rc < 0)
+		return rc;
+
+	put_be64(key + plen, w->producer_seq);
+	put_be64(pseq_val, st.next_offset);
+	put_be32(pseq_val + 8, w->record_count);
+	k = (MDB_val){plen + SEQ_BYTES, key};
+	v = (MDB_val){sizeof pseq_val, pseq_val};
+	rc = mdb_put(g->txn, s->pseq_db, &k, &v, 0);
+	if (rc)
+		return write_error(rc);
+
+	w->base_offset = st.next_offset;
+	w->broker_time_ns = time_ns;
+	memcpy(w->chain_hash, hash, GB_HASH_BYTES);
+	st.next_offset += w->record_count;
+	st.batch_count++;
+	st.last_time_ns = time_ns;
+	memcpy(st.head, hash, GB_HASH_BYTES);
+	rc = stream_put(g, w->dataset, dlen, &st, !exists);
+	if (rc < 0)
+		return rc;
+	/* The cache only saves reads: if it cannot grow, start it afresh. */
+	if (cache_store(&s->cache, w->dataset, dlen, &st) < 0)
+		cache_clear(&s->cache);
+	w->result = 0;
+	return 0;
+}
+
+/* Apply one CURSOR item: upsert the durable cursor. */
+static int apply_cursor(struct group *g, gb_write *w)
+{
+	uint8_t key[COMPOSITE_KEY_MAX];
+	uint8_t val[CURSOR_VALUE_BYTES];
+	size_t klen;
+	MDB_val k, v;
+	int rc;
+
+	if (cursor_key(g->s, w->dept, w->dataset, w->cursor_name, key, &klen) < 0)
+		return reject(w, GB_EINVAL);
+	put_be64(val, w->cursor_next);
+	k = (MDB_val){klen, key};
+	v = (MDB_val){sizeof val, val};
+	rc = mdb_put(g->txn, g->s->cursors_db, &k, &v, 0);
+	if (rc)
+		return write_error(rc);
+	w->result = 0;
+	return 0;
+}
+
+static void clear_results(gb_write *w, int result)
+{
+	w->result = result;
+	w->duplicate = false;
+	w->base_offset = 0;
+	w->broker_time_ns = 0;
+	memset(w->chain_hash, 0, GB_HASH_BYTES);
+}
+
+int gb_store_write_group(gb_store *s, gb_write *items, size_t n)
+{
+	struct group g = {s, NULL, NULL};
+	uint32_t saved_next_id;
+	int rc;
+
+	if (!s || (!items && n > 0))
+		return GB_EINVAL;
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		clear_results(&items[i], 0);
+	saved_next_id = s->next_stream_id;
+
+	rc = mdb_txn_begin(s->env, NULL, 0, &g.txn);
+	if (rc) {
+		g.txn = NULL;
+		rc = write_error(rc);
+		goto err;
+	}
+	rc = mdb_cursor_open(g.txn, s->pseq_db, &g.pseq_cursor);
+	if (rc) {
+		g.pseq_cursor = NULL;
+		rc = write_error(rc);
+		goto err;
+	}
+	for (size_t i = 0; i < n; i++) {
+		gb_write *w = &items[i];
+
+		if (w->kind == GB_WRITE_APPEND)
+			rc = apply_append(&g, w);
+		else if (w->kind == GB_WRITE_CURSOR)
+			rc = apply_cursor(&g, w);
+		else
+			rc = reject(w, GB_EINVAL);
+		if (rc < 0)
+			goto err;
+	}
+	mdb_cursor_close(g.pseq_cursor);
+	g.pseq_cursor = NULL;
+	/* Commit writes and fdatasyncs; on failure LMDB frees the txn and
+	 * nothing of it is durable, so the items must not be acked. */
+	rc = mdb_txn_commit(g.txn);
+	g.txn = NULL;
+	if (rc) {
+		rc = write_error(rc);
+		goto err;
+	}
+	return 0;
+
+err:
+	if (g.pseq_cursor)
+		mdb_cursor_close(g.pseq_cursor);
+	if (g.txn)
+		mdb_txn_abort(g.txn);
+	/* The cache and counter may hold this transaction's changes. */
+	cache_clear(&s->cache);
+	s->next_stream_id = saved_next_id;
+	for (size_t i = 0; i < n; i++)
+		clear_results(&items[i], rc);
+	return rc;
+}
+
+/* ------------------------------------------------------------ reading */
+
+static int read_begin(const gb_store *s, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+
+	if (rc) {
+		*txn = NULL;
+		return store_error(rc);
+	}
+	return 0;
+}
+
+/* Begin a read transaction and load the stream of `dataset`. */
+static int read_stream(const gb_store *s, const char *dataset, MDB_txn **txn,
+		       struct stream_state *st, bool *exists)
+{
+	size_t len;
+	int rc;
+
+	*txn = NULL;
+	if (!s || name_length(dataset, &len) < 0)
+		return GB_EINVAL;
+	rc = read_begin(s, txn);
+	if (rc < 0)
+		return rc;
+	rc = stream_load(s, *txn, dataset, len, st, exists);
+	if (rc < 0) {
+		mdb_txn_abort(*txn);
+		*txn = NULL;
+	}
+	return rc;
+}
+
+int gb_store_stream_info(gb_store *s, const char *dataset, gb_stream_info *out)
+{
+	struct stream_state st;
+	MDB_txn *txn;
+	bool exists;
+	int rc;
+
+	if (!out)
+		return GB_EINVAL;
+	rc = read_stream(s, dataset, &txn, &st, &exists);
+	if (rc < 0)
+		return rc;
+	mdb_txn_abort(txn);
+	out->next_offset = st.next_offset;
+	out->batch_count = st.batch_count;
+	out->last_time_ns = st.last_time_ns;
+	memcpy(out->head_hash, st.head, GB_HASH_BYTES);
+	return 0;
+}
+
+int gb_store_last_seq(gb_store *s, const char *dataset, const char *producer,
+		      uint64_t *seq)
+{
+	uint8_t prefix[COMPOSITE_KEY_MAX];
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	size_t plen;
+	bool found;
+	int rc;
+
+	if (!s || !seq ||
+	    pseq_prefix(s, dataset, producer, prefix, &plen) < 0)
+		return GB_EINVAL;
+	rc = read_begin(s, &txn);
+	if (rc < 0)
+		return rc;
+	rc = mdb_cursor_open(txn, s->pseq_db, &cur);
+	if (rc) {
+		cur = NULL;
+		rc = store_error(rc);
+		goto out;
+	}
+	rc = last_seq_find(cur, prefix, plen, seq, &found);
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int gb_store_offset_for_time(gb_store *s, const char *dataset,
+			     uint64_t time_ns, uint64_t *offset)
+{
+	struct stream_state st;
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	gb_stored_batch b = {0};
+	uint64_t lo = 0, hi;
+	bool exists;
+	int rc;
+
+	if (!offset)
+		return GB_EINVAL;
+	rc = read_stream(s, dataset, &txn, &st, &exists);
+	if (rc < 0)
+		return rc;
+	rc = mdb_cursor_open(txn, s->log_db, &cur);
+	if (rc) {
+		cur = NULL;
+		rc = store_error(rc);
+		goto out;
+	}
+	/* Times rise with offsets, so bisect offsets. Invariant: every batch
+	 * ending at or before lo is older than time_ns; hi is next_offset or
+	 * the base of a batch at least that new. Each step moves lo past mid
+	 * or hi to at most mid, so even a corrupt log cannot loop. */
+	hi = st.next_offset;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		rc = batch_seek(cur, st.id, mid, &b);
+		if (rc == GB_ENOTFOUND)
+			rc = GB_ECORRUPT; /* the head promises this offset */
+		if (rc < 0)
+			goto out;
+		if (b.broker_time_ns >= time_ns)
+			hi = b.base_offset;
+		else
+			lo = b.base_offset + b.record_count;
+	}
+	*offset = hi;
+	rc = 0;
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int gb_store_read(gb_store *s, const char *dataset, uint64_t offset,
+		  size_t max_batches, gb_store_batch_fn fn, void *ctx)
+{
+	struct stream_state st;
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	gb_stored_batch b = {0};
+	size_t visited = 0;
+	bool exists;
+	int rc;
+
+	if (!fn)
+		return GB_EINVAL;
+	rc = read_stream(s, dataset, &txn, &st, &exists);
+	if (rc < 0)
+		return rc;
+	if (offset >= st.next_offset || max_batches == 0)
+		goto out;
+	if (max_batches > INT_MAX)
+		max_batches = INT_MAX; /* the count is returned as an int */
+	rc = mdb_cursor_open(txn, s->log_db, &cur);
+	if (rc) {
+		cur = NULL;
+		rc = store_error(rc);
+		goto out;
+	}
+	rc = batch_seek(cur, st.id, offset, &b);
+	for (;;) {
+		uint64_t end;
+
+		/* Below next_offset every offset is promised by the head. */
+		if (rc == GB_ENOTFOUND)
+			rc = GB_ECORRUPT;
+		if (rc < 0)
+			goto out;
+		rc = fn(ctx, &b);
+		visited++;
+		if (rc < 0)
+			goto out;
+		end = b.base_offset + b.record_count;
+		if (rc > 0 || visited == max_batches || end >= st.next_offset)
+			break;
+		rc = batch_step(cur, MDB_NEXT, st.id, &b);
+		if (rc == 0 && b.base_offset != end)
+			rc = GB_ECORRUPT;
+	}
+	rc = 0;
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc < 0 ? rc : (int)visited;
+}
+
+int gb_store_cursor_get(gb_store *s, const char *dept, const char *dataset,
+			const char *name, uint64_t *next_offset)
+{
+	uint8_t key[COMPOSITE_KEY_MAX];
+	MDB_txn *txn;
+	MDB_val k, v;
+	size_t klen;
+	int rc;
+
+	if (!s || !next_offset ||
+	    cursor_key(s, dept, dataset, name, key, &klen) < 0)
+		return GB_EINVAL;
+	rc = read_begin(s, &txn);
+	if (rc < 0)
+		return rc;
+	k = (MDB_val){klen, key};
+	rc = mdb_get(txn, s->cursors_db, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		rc = GB_ENOTFOUND;
+	else if (rc)
+		rc = store_error(rc);
+	else if (v.mv_size != CURSOR_VALUE_BYTES)
+		rc = GB_ECORRUPT;
+	else
+		*next_offset = get_be64(v.mv_data);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int gb_store_verify_stream(gb_store *s, const char *dataset,
+			   uint64_t *bad_offset)
+{
+	struct stream_state st;
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	gb_stored_batch b = {0};
+	uint8_t head[GB_HASH_BYTES] = {0};
+	uint64_t expected = 0, batches = 0, last_time = 0;
+	bool exists;
+	int rc;
+
+	rc = read_stream(s, dataset, &txn, &st, &exists);
+	if (rc == GB_ECORRUPT) {
+		expected = 0; /* the head itself is bad */
+		goto corrupt;
+	}
+	if (rc < 0)
+		return rc;
+	if (!exists)
+		goto out;
+	rc = mdb_cursor_open(txn, s->log_db, &cur);
+	if (rc) {
+		cur = NULL;
+		rc = store_error(rc);
+		goto out;
+	}
+	for (rc = batch_seek_range(cur, st.id, 0, &b); rc == 0;
+	     rc = batch_step(cur, MDB_NEXT, st.id, &b)) {
+		uint8_t h[GB_HASH_BYTES];
+
+		if (b.base_offset != expected)
+			goto corrupt;
+		gb_chain_next(head, b.base_offset, b.broker_time_ns,
+			      b.signed_batch, b.signed_batch_len, h);
+		if (b.broker_time_ns <= last_time ||
+		    memcmp(h, b.chain_hash, GB_HASH_BYTES) != 0)
+			goto corrupt;
+		memcpy(head, h, GB_HASH_BYTES);
+		last_time = b.broker_time_ns;
+		expected += b.record_count;
+		batches++;
+	}
+	if (rc == GB_ECORRUPT)
+		goto corrupt; /* a malformed entry where `expected` should be */
+	if (rc != GB_ENOTFOUND)
+		goto out;
+	/* The log is sound; the head must describe exactly its end. */
+	if (expected != st.next_offset || batches != st.batch_count ||
+	    last_time != st.last_time_ns ||
+	    memcmp(head, st.head, GB_HASH_BYTES) != 0)
+		goto corrupt;
+	rc = 0;
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	return rc;
+
+corrupt:
+	if (bad_offset)
+		*bad_offset = expected;
+	rc = GB_ECORRUPT;
+	goto out;
+}

@@ -1,0 +1,1134 @@
+/* Tests of the LMDB log store (gb_store.c): group commit, idempotent
+ * retries, dense offsets, replay by time, persistence, corruption found by
+ * verify and by reads, durable cursors, a full map, and a writer running
+ * beside a reader. Every test works in its own mkdtemp folder under /tmp,
+ * removed at the end. The corruption tests open the data file with LMDB
+ * directly, between a close and a reopen of the store. */
+#include <ftw.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gb_chain.h"
+#include "gb_error.h"
+#include "gb_store.h"
+#include "gb_test.h"
+
+#define MAX_MODEL_BATCHES 512
+
+/* ------------------------------------------------------------ helpers */
+
+static char tmp_root[64];
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void make_dir(char *out, size_t out_len, const char *name)
+{
+	snprintf(out, out_len, "%s/%s", tmp_root, name);
+}
+
+/* Deterministic batch bytes, different for every (tag, seq, index). */
+static void fill_batch(uint8_t *buf, size_t len, char tag, uint64_t seq)
+{
+	uint32_t x = (uint32_t)tag * 2654435761u ^ (uint32_t)seq * 40503u;
+
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(x >> 16);
+	}
+}
+
+static gb_write append_item(const char *dataset, const char *producer,
+			    uint64_t seq, uint32_t count, const uint8_t *data,
+			    size_t len, uint64_t now_ns)
+{
+	gb_write w;
+
+	memset(&w, 0, sizeof w);
+	w.kind = GB_WRITE_APPEND;
+	w.dataset = dataset;
+	w.producer = producer;
+	w.producer_seq = seq;
+	w.record_count = count;
+	w.signed_batch = data;
+	w.signed_batch_len = len;
+	w.now_ns = now_ns;
+	w.result = 12345; /* must be overwritten */
+	return w;
+}
+
+static gb_write cursor_item(const char *dept, const char *dataset,
+			    const char *name, uint64_t next)
+{
+	gb_write w;
+
+	memset(&w, 0, sizeof w);
+	w.kind = GB_WRITE_CURSOR;
+	w.dept = dept;
+	w.dataset = dataset;
+	w.cursor_name = name;
+	w.cursor_next = next;
+	w.result = 12345;
+	return w;
+}
+
+/* What a stream should hold, built independently of the store. */
+struct model_batch {
+	uint64_t seq;
+	uint64_t base;
+	uint32_t count;
+	size_t len;
+	uint64_t time;
+	uint8_t hash[GB_HASH_BYTES];
+};
+
+struct model {
+	const char *dataset;
+	char tag;                       /* batch bytes of this stream */
+	struct model_batch b[MAX_MODEL_BATCHES];
+	size_t n;
+	uint64_t next;
+	uint64_t last_time;
+	uint8_t head[GB_HASH_BYTES];
+};
+
+static void model_init(struct model *m, const char *dataset, char tag)
+{
+	memset(m, 0, sizeof *m);
+	m->dataset = dataset;
+	m->tag = tag;
+}
+
+/* Check a freshly stored (not duplicate) item against the model and add it. */
+static void model_accept(struct model *m, const gb_write *w)
+{
+	struct model_batch *b;
+	uint8_t want[GB_HASH_BYTES];
+	uint64_t time = w->now_ns > m->last_time ? w->now_ns : m->last_time + 1;
+
+	CHECK(w->result == 0);
+	CHECK(!w->duplicate);
+	CHECK(w->base_offset == m->next);
+	CHECK(w->broker_time_ns == time);
+	gb_chain_next(m->head, m->next, time, w->signed_batch,
+		      w->signed_batch_len, want);
+	CHECK(memcmp(want, w->chain_hash, GB_HASH_BYTES) == 0);
+	if (m->n == MAX_MODEL_BATCHES)
+		return;
+	b = &m->b[m->n++];
+	b->seq = w->producer_seq;
+	b->base = m->next;
+	b->count = w->record_count;
+	b->len = w->signed_batch_len;
+	b->time = time;
+	memcpy(b->hash, want, GB_HASH_BYTES);
+	m->next += w->record_count;
+	m->last_time = time;
+	memcpy(m->head, want, GB_HASH_BYTES);
+}
+
+/* Callback state: checks each visited batch against the model in order. */
+struct read_check {
+	const struct model *m;
+	size_t next_index;              /* model batch expected next */
+	size_t visited;
+	int stop_after;                 /* return 1 after this many, 0: never */
+	int fail_with;                  /* return this on the first batch */
+	int mismatches;
+};
+
+static int check_batch(void *ctx, const gb_stored_batch *sb)
+{
+	struct read_check *rc = ctx;
+	const struct model_batch *b;
+	uint8_t *want;
+
+	if (rc->fail_with)
+		return rc->fail_with;
+	rc->visited++;
+	if (rc->next_index >= rc->m->n) {
+		rc->mismatches++;
+		return 0;
+	}
+	b = &rc->m->b[rc->next_index++];
+	want = malloc(b->len);
+	if (!want)
+		return GB_ENOMEM;
+	fill_batch(want, b->len, rc->m->tag, b->seq);
+	if (sb->base_offset != b->base || sb->record_count != b->count ||
+	    sb->broker_time_ns != b->time || sb->signed_batch_len != b->len ||
+	    memcmp(sb->signed_batch, want, b->len) != 0 ||
+	    memcmp(sb->chain_hash, b->hash, GB_HASH_BYTES) != 0)
+		rc->mismatches++;
+	free(want);
+	if (rc->stop_after && rc->visited == (size_t)rc->stop_after)
+		return 1;
+	return 0;
+}
+
+/* Index of the model batch that holds `offset`. */
+static size_t model_index(const struct model *m, uint64_t offset)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (offset >= m->b[i].base && offset < m->b[i].base + m->b[i].count)
+			return i;
+	return m->n;
+}
+
+/* First offset whose batch is at least `t` new, from the model. */
+static uint64_t model_offset_for_time(const struct model *m, uint64_t t)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->b[i].time >= t)
+			return m->b[i].base;
+	return m->next;
+}
+
+/* Read the stream from `offset` to its end and compare with the model. */
+static void check_stream(gb_store *s, const struct model *m, uint64_t offset)
+{
+	struct read_check rc = {m, model_index(m, offset), 0, 0, 0, 0};
+	gb_stream_info info;
+	int got = gb_store_read(s, m->dataset, offset, SIZE_MAX, check_batch, &rc);
+
+	CHECK(got == (int)(m->n - model_index(m, offset)));
+	CHECK(rc.visited == m->n - model_index(m, offset));
+	CHECK(rc.mismatches == 0);
+	CHECK_RC(gb_store_stream_info(s, m->dataset, &info), 0);
+	CHECK(info.next_offset == m->next);
+	CHECK(info.batch_count == m->n);
+	CHECK(info.last_time_ns == m->last_time);
+	CHECK(memcmp(info.head_hash, m->head, GB_HASH_BYTES) == 0);
+}
+
+/* Append one batch of `len` bytes to the model's stream in its own group. */
+static int append_one(gb_store *s, struct model *m, const char *producer,
+		      uint64_t seq, uint32_t count, size_t len, uint64_t now)
+{
+	uint8_t *data = malloc(len);
+	gb_write w;
+	int rc;
+
+	if (!data)
+		return GB_ENOMEM;
+	fill_batch(data, len, m->tag, seq);
+	w = append_item(m->dataset, producer, seq, count, data, len, now);
+	rc = gb_store_write_group(s, &w, 1);
+	if (rc == 0) {
+		CHECK(w.result == 0);
+		if (w.result == 0)
+			model_accept(m, &w);
+	}
+	free(data);
+	return rc;
+}
+
+/* ------------------------------------------------------------ raw LMDB */
+
+/* The data file opened behind the store's back, to damage it. */
+struct raw {
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi streams, log, meta;
+};
+
+static int raw_open(struct raw *r, const char *dir)
+{
+	memset(r, 0, sizeof *r);
+	if (mdb_env_create(&r->env) || mdb_env_set_maxdbs(r->env, 8) ||
+	    mdb_env_open(r->env, dir, 0, 0600) ||
+	    mdb_txn_begin(r->env, NULL, 0, &r->txn) ||
+	    mdb_dbi_open(r->txn, "streams", 0, &r->streams) ||
+	    mdb_dbi_open(r->txn, "log", 0, &r->log) ||
+	    mdb_dbi_open(r->txn, "meta", 0, &r->meta))
+		return -1;
+	return 0;
+}
+
+static void raw_close(struct raw *r)
+{
+	CHECK(mdb_txn_commit(r->txn) == 0);
+	mdb_env_close(r->env);
+}
+
+static uint32_t raw_stream_id(struct raw *r, const char *dataset)
+{
+	MDB_val k = {strlen(dataset), (void *)dataset}, v;
+	const uint8_t *p;
+
+	if (mdb_get(r->txn, r->streams, &k, &v) || v.mv_size < 4)
+		return 0;
+	p = v.mv_data;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static void raw_log_key(uint8_t k[12], uint32_t sid, uint64_t off)
+{
+	for (int i = 0; i < 4; i++)
+		k[i] = (uint8_t)(sid >> (24 - 8 * i));
+	for (int i = 0; i < 8; i++)
+		k[4 + i] = (uint8_t)(off >> (56 - 8 * i));
+}
+
+/* Replace the stored value at (dataset, base) by its first `keep` bytes
+ * with byte `flip` (if < keep) inverted. */
+static int raw_damage(const char *dir, const char *dataset, uint64_t base,
+		      size_t keep, size_t flip)
+{
+	struct raw r;
+	uint8_t kb[12];
+	MDB_val k = {sizeof kb, kb}, v;
+	uint8_t *copy;
+	int rc = -1;
+
+	if (raw_open(&r, dir) < 0)
+		return -1;
+	raw_log_key(kb, raw_stream_id(&r, dataset), base);
+	if (mdb_get(r.txn, r.log, &k, &v) == 0 && keep <= v.mv_size) {
+		copy = malloc(v.mv_size);
+		if (copy) {
+			memcpy(copy, v.mv_data, v.mv_size);
+			if (flip < keep)
+				copy[flip] ^= 0xff;
+			v = (MDB_val){keep, copy};
+			rc = mdb_put(r.txn, r.log, &k, &v, 0) ? -1 : 0;
+			free(copy);
+		}
+	}
+	raw_close(&r);
+	return rc;
+}
+
+static int raw_delete_log(const char *dir, const char *dataset, uint64_t base)
+{
+	struct raw r;
+	uint8_t kb[12];
+	MDB_val k = {sizeof kb, kb};
+	int rc;
+
+	if (raw_open(&r, dir) < 0)
+		return -1;
+	raw_log_key(kb, raw_stream_id(&r, dataset), base);
+	rc = mdb_del(r.txn, r.log, &k, NULL) ? -1 : 0;
+	raw_close(&r);
+	return rc;
+}
+
+/* Invert byte `flip` of the stream record of `dataset`. */
+static int raw_flip_stream(const char *dir, const char *dataset, size_t flip)
+{
+	struct raw r;
+	MDB_val k = {strlen(dataset), (void *)dataset}, v;
+	uint8_t copy[256];
+	int rc = -1;
+
+	if (raw_open(&r, dir) < 0)
+		return -1;
+	if (mdb_get(r.txn, r.streams, &k, &v) == 0 && v.mv_size <= sizeof copy &&
+	    flip < v.mv_size) {
+		memcpy(copy, v.mv_data, v.mv_size);
+		copy[flip] ^= 0x01;
+		v.mv_data = copy;
+		rc = mdb_put(r.txn, r.streams, &k, &v, 0) ? -1 : 0;
+	}
+	raw_close(&r);
+	return rc;
+}
+
+static uint32_t raw_stream_id_of(const char *dir, const char *dataset)
+{
+	struct raw r;
+	uint32_t id;
+
+	if (raw_open(&r, dir) < 0)
+		return 0;
+	id = raw_stream_id(&r, dataset);
+	raw_close(&r);
+	return id;
+}
+
+static int raw_put(const char *dir, int which, const char *key,
+		   const void *val, size_t len)
+{
+	struct raw r;
+	MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
+	int rc;
+
+	if (raw_open(&r, dir) < 0)
+		return -1;
+	rc = mdb_put(r.txn, which ? r.meta : r.streams, &k, &v, 0) ? -1 : 0;
+	raw_close(&r);
+	return rc;
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_append_and_read(void)
+{
+	static struct model tax, health;
+	char dir[128];
+	gb_store *s = NULL;
+	uint8_t bufs[3][4096];
+	uint64_t seq_tax = 0, seq_health = 0;
+	gb_stream_info info;
+	uint64_t seq;
+
+	make_dir(dir, sizeof dir, "append");
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	model_init(&tax, "tax.invoices", 't');
+	model_init(&health, "health.visits", 'h');
+
+	for (int g = 0; g < 6; g++) {
+		/* The clock steps back in group 3: stored time must still rise. */
+		uint64_t now = g == 3 ? 1000 : 1000000 + (uint64_t)g * 1000;
+		uint32_t counts[3] = {1 + (uint32_t)g * 3, 1000, 7};
+		size_t lens[3] = {100 + (size_t)g * 10, 4000, 1};
+		gb_write w[3];
+
+		fill_batch(bufs[0], lens[0], 't', ++seq_tax);
+		fill_batch(bufs[1], lens[1], 'h', ++seq_health);
+		fill_batch(bufs[2], lens[2], 't', ++seq_tax);
+		w[0] = append_item(tax.dataset, "tax-agent", seq_tax - 1,
+				   counts[0], bufs[0], lens[0], now);
+		w[1] = append_item(health.dataset, "health-agent", seq_health,
+				   counts[1], bufs[1], lens[1], now);
+		w[2] = append_item(tax.dataset, "tax-agent", seq_tax,
+				   counts[2], bufs[2], lens[2], now);
+		CHECK_RC(gb_store_write_group(s, w, 3), 0);
+		model_accept(&tax, &w[0]);
+		model_accept(&health, &w[1]);
+		model_accept(&tax, &w[2]);
+	}
+	CHECK(tax.n == 12 && health.n == 6);
+	check_stream(s, &tax, 0);
+	check_stream(s, &health, 0);
+
+	/* Start in the middle of a batch: that batch comes first. */
+	CHECK(tax.b[4].count > 2);
+	check_stream(s, &tax, tax.b[4].base + tax.b[4].count / 2);
+	check_stream(s, &tax, tax.b[4].base + tax.b[4].count - 1);
+	check_stream(s, &health, health.b[5].base + 999);
+
+	/* Limits and early stops. */
+	{
+		struct read_check rc = {&tax, 0, 0, 0, 0, 0};
+
+		CHECK(gb_store_read(s, tax.dataset, 0, 2, check_batch, &rc) == 2);
+		CHECK(rc.visited == 2 && rc.mismatches == 0);
+		rc = (struct read_check){&tax, 0, 0, 3, 0, 0};
+		CHECK(gb_store_read(s, tax.dataset, 0, 100, check_batch, &rc) == 3);
+		CHECK(rc.visited == 3);
+		rc = (struct read_check){&tax, 0, 0, 0, GB_EPERM, 0};
+		CHECK_RC(gb_store_read(s, tax.dataset, 0, 100, check_batch, &rc),
+			 GB_EPERM);
+		rc = (struct read_check){&tax, 0, 0, 0, 0, 0};
+		CHECK(gb_store_read(s, tax.dataset, tax.next, 100, check_batch,
+				    &rc) == 0);
+		CHECK(gb_store_read(s, tax.dataset, UINT64_MAX, 100, check_batch,
+				    &rc) == 0);
+		CHECK(gb_store_read(s, tax.dataset, 0, 0, check_batch, &rc) == 0);
+		CHECK(gb_store_read(s, "no.such", 0, 100, check_batch, &rc) == 0);
+		CHECK(rc.visited == 0);
+		CHECK_RC(gb_store_read(s, "", 0, 100, check_batch, &rc), GB_EINVAL);
+		CHECK_RC(gb_store_read(s, tax.dataset, 0, 100, NULL, NULL),
+			 GB_EINVAL);
+	}
+
+	CHECK_RC(gb_store_stream_info(s, "no.such", &info), 0);
+	CHECK(info.next_offset == 0 && info.batch_count == 0 &&
+	      info.last_time_ns == 0);
+	CHECK_RC(gb_store_last_seq(s, tax.dataset, "tax-agent", &seq), 0);
+	CHECK(seq == seq_tax);
+	CHECK_RC(gb_store_last_seq(s, health.dataset, "health-agent", &seq), 0);
+	CHECK(seq == seq_health);
+	CHECK_RC(gb_store_last_seq(s, health.dataset, "tax-agent", &seq), 0);
+	CHECK(seq == 0);
+	{
+		uint64_t bad = 77;
+
+		CHECK_RC(gb_store_verify_stream(s, tax.dataset, &bad), 0);
+		CHECK_RC(gb_store_verify_stream(s, health.dataset, &bad), 0);
+		CHECK_RC(gb_store_verify_stream(s, "no.such", &bad), 0);
+	}
+	gb_store_close(&s);
+	CHECK(s == NULL);
+	gb_store_close(&s); /* NULL is fine */
+	gb_store_close(NULL);
+}
+
+static void test_idempotence(void)
+{
+	static struct model a, b;
+	char dir[128];
+	gb_store *s = NULL;
+	uint8_t d[8][64];
+	gb_write w[8];
+	gb_stream_info before, after;
+	uint64_t seq;
+
+	make_dir(dir, sizeof dir, "idem");
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	model_init(&a, "ds.a", 'a');
+	model_init(&b, "ds.b", 'b');
+	CHECK_RC(append_one(s, &a, "p", 1, 10, 64, 100), 0);
+	CHECK_RC(append_one(s, &a, "p", 2, 5, 64, 200), 0);
+	CHECK_RC(gb_store_stream_info(s, a.dataset, &before), 0);
+
+	/* A group of retries only: all duplicates, nothing stored. */
+	fill_batch(d[0], 64, 'a', 2);
+	fill_batch(d[1], 64, 'a', 1);
+	w[0] = append_item(a.dataset, "p", 2, 5, d[0], 64, 300);
+	w[1] = append_item(a.dataset, "p", 1, 10, d[1], 64, 300);
+	CHECK_RC(gb_store_write_group(s, w, 2), 0);
+	CHECK(w[0].result == 0 && w[0].duplicate && w[0].base_offset == 10);
+	CHECK(w[1].result == 0 && w[1].duplicate && w[1].base_offset == 0);
+	CHECK_RC(gb_store_stream_info(s, a.dataset, &after), 0);
+	CHECK(memcmp(&before, &after, sizeof before) == 0);
+
+	/* Mixed group: retry, new stream, new seq, the same seq again in the
+	 * group, a gap (seq 6 after 4 leaves 5 unseen), then the unseen seq 5
+	 * and bad items; the good items must all succeed. */
+	for (int i = 0; i < 8; i++)
+		fill_batch(d[i], 64, i == 1 ? 'b' : 'a', (uint64_t)i + 100);
+	fill_batch(d[2], 64, 'a', 3);
+	fill_batch(d[4], 64, 'a', 4);
+	fill_batch(d[5], 64, 'a', 6);
+	fill_batch(d[1], 64, 'b', 1);
+	w[0] = append_item(a.dataset, "p", 2, 5, d[0], 64, 400);
+	w[1] = append_item(b.dataset, "p", 1, 3, d[1], 64, 400);
+	w[2] = append_item(a.dataset, "p", 3, 2, d[2], 64, 400);
+	w[3] = append_item(a.dataset, "p", 3, 2, d[2], 64, 400);
+	w[4] = append_item(a.dataset, "p", 4, 1, d[4], 64, 400);
+	w[5] = append_item(a.dataset, "p", 6, 4, d[5], 64, 400);
+	w[6] = append_item(a.dataset, "p", 5, 4, d[6], 64, 400);
+	w[7] = append_item(a.dataset, "p", 7, 0, d[7], 64, 400);
+	CHECK_RC(gb_store_write_group(s, w, 8), 0);
+	CHECK(w[0].result == 0 && w[0].duplicate && w[0].base_offset == 10);
+	model_accept(&b, &w[1]);
+	model_accept(&a, &w[2]);
+	CHECK(w[3].result == 0 && w[3].duplicate &&
+	      w[3].base_offset == w[2].base_offset);
+	model_accept(&a, &w[4]);
+	model_accept(&a, &w[5]);
+	CHECK_RC(w[6].result, GB_ECONFLICT);
+	CHECK_RC(w[7].result, GB_EINVAL);
+	CHECK(!w[6].duplicate && !w[7].duplicate);
+	check_stream(s, &a, 0);
+	check_stream(s, &b, 0);
+	CHECK_RC(gb_store_last_seq(s, a.dataset, "p", &seq), 0);
+	CHECK(seq == 6);
+
+	/* Invalid items are rejected alone. */
+	{
+		char long_name[300];
+		char name255[256];
+		gb_write v[9];
+
+		memset(long_name, 'x', sizeof long_name - 1);
+		long_name[sizeof long_name - 1] = 0;
+		memset(name255, 'y', sizeof name255 - 1);
+		name255[sizeof name255 - 1] = 0;
+		fill_batch(d[0], 64, 'a', 8);
+		v[0] = append_item("", "p", 8, 1, d[0], 64, 500);
+		v[1] = append_item(a.dataset, NULL, 8, 1, d[0], 64, 500);
+		v[2] = append_item(a.dataset, "p", 8, 1, d[0], 0, 500);
+		v[3] = append_item(a.dataset, "p", 8, 1, NULL, 64, 500);
+		v[4] = append_item(long_name, "p", 8, 1, d[0], 64, 500);
+		/* Each name fits but the pseq key would pass LMDB's limit. */
+		v[5] = append_item(name255, name255, 8, 1, d[0], 64, 500);
+		v[6] = append_item(a.dataset, "p", 8, 1, d[0], 64, 500);
+		v[7] = append_item(a.dataset, "q", 0, 1, d[0], 64, 500);
+		v[8] = v[6];
+		v[8].kind = (gb_write_kind)7;
+		CHECK_RC(gb_store_write_group(s, v, 9), 0);
+		for (int i = 0; i < 9; i++)
+			if (i != 6)
+				CHECK_RC(v[i].result, GB_EINVAL);
+		model_accept(&a, &v[6]);
+		check_stream(s, &a, 0);
+	}
+
+	/* Producers whose keys sort next to each other stay apart, and the
+	 * largest seq is found at the very end of the key space. */
+	{
+		gb_write p[6];
+
+		fill_batch(d[0], 64, 'a', 1);
+		p[0] = append_item("ds", "p", 3, 1, d[0], 64, 1);
+		p[1] = append_item("ds", "p2", 100, 1, d[0], 64, 1);
+		p[2] = append_item("ds", "o", 50, 1, d[0], 64, 1);
+		p[3] = append_item("ds2", "p", 9, 1, d[0], 64, 1);
+		p[4] = append_item("ds", "max", UINT64_MAX, 1, d[0], 64, 1);
+		p[5] = append_item("ds", "max", UINT64_MAX, 1, d[0], 64, 1);
+		CHECK_RC(gb_store_write_group(s, p, 6), 0);
+		for (int i = 0; i < 5; i++)
+			CHECK(p[i].result == 0 && !p[i].duplicate);
+		CHECK(p[5].result == 0 && p[5].duplicate &&
+		      p[5].base_offset == p[4].base_offset);
+		CHECK_RC(gb_store_last_seq(s, "ds", "p", &seq), 0);
+		CHECK(seq == 3);
+		CHECK_RC(gb_store_last_seq(s, "ds", "p2", &seq), 0);
+		CHECK(seq == 100);
+		CHECK_RC(gb_store_last_seq(s, "ds", "o", &seq), 0);
+		CHECK(seq == 50);
+		CHECK_RC(gb_store_last_seq(s, "ds", "q", &seq), 0);
+		CHECK(seq == 0);
+		CHECK_RC(gb_store_last_seq(s, "d", "p", &seq), 0);
+		CHECK(seq == 0);
+		CHECK_RC(gb_store_last_seq(s, "ds2", "p", &seq), 0);
+		CHECK(seq == 9);
+		CHECK_RC(gb_store_last_seq(s, "ds", "max", &seq), 0);
+		CHECK(seq == UINT64_MAX);
+		CHECK_RC(gb_store_last_seq(s, "ds", "", &seq), GB_EINVAL);
+		/* Seqs below a producer's last are conflicts, not another
+		 * producer's business. */
+		p[0] = append_item("ds", "p2", 99, 1, d[0], 64, 1);
+		p[1] = append_item("ds", "p", 4, 1, d[0], 64, 1);
+		CHECK_RC(gb_store_write_group(s, p, 2), 0);
+		CHECK_RC(p[0].result, GB_ECONFLICT);
+		CHECK(p[1].result == 0 && !p[1].duplicate);
+	}
+	gb_store_close(&s);
+}
+
+static void test_offset_for_time(void)
+{
+	static struct model m;
+	char dir[128];
+	gb_store *s = NULL;
+	uint64_t off;
+	struct {
+		uint64_t t, want;
+	} cases[] = {
+		{0, 0},     {1, 0},     {1000, 0},  {1001, 5},  {2000, 5},
+		{2500, 8},  {3000, 8},  {3001, 12}, {3002, 13}, {UINT64_MAX, 13},
+	};
+
+	make_dir(dir, sizeof dir, "time");
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	model_init(&m, "ds.time", 'x');
+	CHECK_RC(append_one(s, &m, "p", 1, 5, 10, 1000), 0);
+	CHECK_RC(append_one(s, &m, "p", 2, 3, 10, 2000), 0);
+	CHECK_RC(append_one(s, &m, "p", 3, 4, 10, 3000), 0);
+	/* The clock went back: stored as 3001. */
+	CHECK_RC(append_one(s, &m, "p", 4, 1, 10, 1500), 0);
+	CHECK(m.b[3].time == 3001 && m.next == 13);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		off = 999;
+		CHECK_RC(gb_store_offset_for_time(s, m.dataset, cases[i].t, &off), 0);
+		if (off != cases[i].want)
+			fprintf(stderr, "time %llu: offset %llu, wanted %llu\n",
+				(unsigned long long)cases[i].t,
+				(unsigned long long)off,
+				(unsigned long long)cases[i].want);
+		CHECK(off == cases[i].want);
+	}
+	off = 999;
+	CHECK_RC(gb_store_offset_for_time(s, "no.such", 5, &off), 0);
+	CHECK(off == 0);
+
+	/* Many single-record batches: the search must hit each boundary. */
+	{
+		static struct model many;
+
+		model_init(&many, "ds.many", 'y');
+		for (uint64_t i = 1; i <= 100; i++)
+			CHECK_RC(append_one(s, &many, "p", i, (uint32_t)(i % 3 + 1),
+					    8, i * 10), 0);
+		for (size_t i = 0; i < many.n; i++) {
+			CHECK_RC(gb_store_offset_for_time(s, many.dataset,
+							  many.b[i].time, &off), 0);
+			CHECK(off == many.b[i].base);
+			CHECK_RC(gb_store_offset_for_time(s, many.dataset,
+							  many.b[i].time - 1, &off), 0);
+			CHECK(off == many.b[i].base);
+			CHECK_RC(gb_store_offset_for_time(s, many.dataset,
+							  many.b[i].time + 1, &off), 0);
+			CHECK(off == many.b[i].base + many.b[i].count);
+		}
+	}
+	gb_store_close(&s);
+}
+
+static void test_cursors_and_reopen(void)
+{
+	static struct model m;
+	char dir[128];
+	gb_store *s = NULL;
+	gb_stream_info before, after;
+	uint64_t next, seq;
+	gb_write w[5];
+
+	make_dir(dir, sizeof dir, "reopen");
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	model_init(&m, "ds.keep", 'k');
+	CHECK_RC(gb_store_cursor_get(s, "health", m.dataset, "daily", &next),
+		 GB_ENOTFOUND);
+	for (uint64_t i = 1; i <= 5; i++)
+		CHECK_RC(append_one(s, &m, "p", i * 2, (uint32_t)i, 32, i), 0);
+
+	w[0] = cursor_item("health", m.dataset, "daily", 7);
+	w[1] = cursor_item("health", m.dataset, "weekly", 3);
+	w[2] = cursor_item("health", m.dataset, "", 3);
+	w[3] = cursor_item("tax", m.dataset, "daily", 11);
+	w[4] = cursor_item("health", NULL, "daily", 3);
+	CHECK_RC(gb_store_write_group(s, w, 5), 0);
+	CHECK(w[0].result == 0 && w[1].result == 0 && w[3].result == 0);
+	CHECK_RC(w[2].result, GB_EINVAL);
+	CHECK_RC(w[4].result, GB_EINVAL);
+	CHECK_RC(gb_store_cursor_get(s, "health", m.dataset, "daily", &next), 0);
+	CHECK(next == 7);
+	CHECK_RC(gb_store_cursor_get(s, "health", m.dataset, "weekly", &next), 0);
+	CHECK(next == 3);
+	CHECK_RC(gb_store_cursor_get(s, "tax", m.dataset, "daily", &next), 0);
+	CHECK(next == 11);
+	w[0] = cursor_item("health", m.dataset, "daily", 9);
+	CHECK_RC(gb_store_write_group(s, w, 1), 0);
+	CHECK_RC(gb_store_cursor_get(s, "health", m.dataset, "daily", &next), 0);
+	CHECK(next == 9);
+	CHECK_RC(gb_store_cursor_get(s, "health", m.dataset, "", &next), GB_EINVAL);
+
+	CHECK_RC(gb_store_stream_info(s, m.dataset, &before), 0);
+	gb_store_close(&s);
+
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	CHECK_RC(gb_store_stream_info(s, m.dataset, &after), 0);
+	CHECK(memcmp(&before, &after, sizeof before) == 0);
+	CHECK(after.next_offset == 15 && after.batch_count == 5);
+	CHECK_RC(gb_store_last_seq(s, m.dataset, "p", &seq), 0);
+	CHECK(seq == 10);
+	CHECK_RC(gb_store_cursor_get(s, "health", m.dataset, "daily", &next), 0);
+	CHECK(next == 9);
+	check_stream(s, &m, 0);
+	/* The chain continues across the reopen; retries are still known. */
+	CHECK_RC(append_one(s, &m, "p", 11, 2, 32, 1), 0);
+	{
+		uint8_t data[32];
+
+		fill_batch(data, sizeof data, 'k', 4);
+		w[0] = append_item(m.dataset, "p", 4, 2, data, sizeof data, 1);
+		CHECK_RC(gb_store_write_group(s, w, 1), 0);
+		CHECK(w[0].duplicate && w[0].base_offset == 1);
+	}
+	check_stream(s, &m, 0);
+	CHECK_RC(gb_store_verify_stream(s, m.dataset, NULL), 0);
+	gb_store_close(&s);
+
+	/* A data dir of another format version is refused. */
+	{
+		uint8_t two[4] = {0, 0, 0, 2}, one[4] = {0, 0, 0, 1};
+
+		CHECK(raw_put(dir, 1, "format", two, sizeof two) == 0);
+		CHECK_RC(gb_store_open(dir, 0, &s), GB_ECORRUPT);
+		CHECK(s == NULL);
+		CHECK(raw_put(dir, 1, "format", one, 3) == 0);
+		CHECK_RC(gb_store_open(dir, 0, &s), GB_ECORRUPT);
+		CHECK(raw_put(dir, 1, "format", one, sizeof one) == 0);
+		CHECK_RC(gb_store_open(dir, 0, &s), 0);
+		gb_store_close(&s);
+	}
+}
+
+static void test_corruption(void)
+{
+	static struct model m, other;
+	char dir[128];
+	gb_store *s = NULL;
+	uint64_t bad;
+	struct read_check rc;
+	gb_stream_info info;
+	uint64_t off;
+
+	make_dir(dir, sizeof dir, "corrupt");
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	model_init(&m, "ds.c", 'c');
+	model_init(&other, "ds.other", 'o');
+	for (uint64_t i = 1; i <= 5; i++) {
+		CHECK_RC(append_one(s, &m, "p", i, (uint32_t)i + 1, 200, i * 100), 0);
+		CHECK_RC(append_one(s, &other, "p", i, 1, 50, i * 100), 0);
+	}
+	CHECK_RC(gb_store_verify_stream(s, m.dataset, &bad), 0);
+	gb_store_close(&s);
+
+	/* One flipped byte in the batch bytes of batch 2. */
+	CHECK(raw_damage(dir, m.dataset, m.b[2].base, GB_STORED_HEADER_BYTES + 200,
+			 GB_STORED_HEADER_BYTES + 17) == 0);
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	bad = 0;
+	CHECK_RC(gb_store_verify_stream(s, m.dataset, &bad), GB_ECORRUPT);
+	CHECK(bad == m.b[2].base);
+	CHECK_RC(gb_store_verify_stream(s, other.dataset, &bad), 0);
+	gb_store_close(&s);
+
+	/* Undo it, then flip the stored time of batch 3 instead. */
+	CHECK(raw_damage(dir, m.dataset, m.b[2].base, GB_STORED_HEADER_BYTES + 200,
+			 GB_STORED_HEADER_BYTES + 17) == 0);
+	CHECK(raw_damage(dir, m.dataset, m.b[3].base, GB_STORED_HEADER_BYTES + 200,
+			 7) == 0);
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	bad = 0;
+	CHECK_RC(gb_store_verify_stream(s, m.dataset, &bad), GB_ECORRUPT);
+	CHECK(bad == m.b[3].base);
+	gb_store_close(&s);
+	CHECK(raw_damage(dir, m.dataset, m.b[3].base, GB_STORED_HEADER_BYTES + 200,
+			 7) == 0);
+
+	/* A value cut short of its header: reads fail cleanly. */
+	CHECK(raw_damage(dir, m.dataset, m.b[3].base, 20, 99) == 0);
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	CHECK_RC(gb_store_verify_stream(s, m.dataset, &bad), GB_ECORRUPT);
+	CHECK(bad == m.b[3].base);
+	rc = (struct read_check){&m, 0, 0, 0, 0, 0};
+	CHECK_RC(gb_store_read(s, m.dataset, 0, 100, check_batch, &rc),
+		 GB_ECORRUPT);
+	CHECK(rc.visited == 3 && rc.mismatches == 0);
+	rc = (struct read_check){&m, 3, 0, 0, 0, 0};
+	CHECK_RC(gb_store_read(s, m.dataset, m.b[3].base + 1, 100, check_batch,
+			       &rc), GB_ECORRUPT);
+	CHECK(rc.visited == 0);
+	rc = (struct read_check){&m, 4, 0, 0, 0, 0};
+	CHECK(gb_store_read(s, m.dataset, m.b[4].base, 100, check_batch, &rc) == 1);
+	/* The search may or may not touch batch 3; it must not crash. */
+	{
+		int r = gb_store_offset_for_time(s, m.dataset, 350, &off);
+
+		CHECK(r == 0 || r == GB_ECORRUPT);
+	}
+	check_stream(s, &other, 0);
+	gb_store_close(&s);
+
+	/* A value that is only a header (no batch bytes) is corrupt too. */
+	CHECK(raw_damage(dir, m.dataset, m.b[4].base, GB_STORED_HEADER_BYTES,
+			 999) == 0);
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	rc = (struct read_check){&m, 4, 0, 0, 0, 0};
+	CHECK_RC(gb_store_read(s, m.dataset, m.b[4].base, 100, check_batch, &rc),
+		 GB_ECORRUPT);
+	CHECK(rc.visited == 0);
+	gb_store_close(&s);
+
+	/* The last batch gone: the head no longer matches the log. */
+	CHECK(raw_delete_log(dir, other.dataset, other.b[4].base) == 0);
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	bad = 0;
+	CHECK_RC(gb_store_verify_stream(s, other.dataset, &bad), GB_ECORRUPT);
+	CHECK(bad == other.b[4].base);
+	rc = (struct read_check){&other, 0, 0, 0, 0, 0};
+	CHECK_RC(gb_store_read(s, other.dataset, 0, 100, check_batch, &rc),
+		 GB_ECORRUPT);
+	CHECK(rc.visited == 4);
+	gb_store_close(&s);
+
+	/* A batch missing in the middle: reads and verify stop there. */
+	CHECK(raw_delete_log(dir, m.dataset, m.b[1].base) == 0);
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	bad = 0;
+	CHECK_RC(gb_store_verify_stream(s, m.dataset, &bad), GB_ECORRUPT);
+	CHECK(bad == m.b[1].base);
+	rc = (struct read_check){&m, 0, 0, 0, 0, 0};
+	CHECK_RC(gb_store_read(s, m.dataset, 0, 100, check_batch, &rc),
+		 GB_ECORRUPT);
+	CHECK(rc.visited == 1);
+	gb_store_close(&s);
+
+	/* Only the head's hash is wrong (byte 28 starts it). */
+	{
+		static struct model h;
+
+		CHECK_RC(gb_store_open(dir, 0, &s), 0);
+		if (!s)
+			return;
+		model_init(&h, "ds.head", 'h');
+		CHECK_RC(append_one(s, &h, "p", 1, 4, 30, 1), 0);
+		CHECK_RC(append_one(s, &h, "p", 2, 4, 30, 2), 0);
+		gb_store_close(&s);
+		CHECK(raw_flip_stream(dir, h.dataset, 28 + 31) == 0);
+		CHECK_RC(gb_store_open(dir, 0, &s), 0);
+		if (!s)
+			return;
+		bad = 0;
+		CHECK_RC(gb_store_verify_stream(s, h.dataset, &bad), GB_ECORRUPT);
+		CHECK(bad == 8);
+		gb_store_close(&s);
+	}
+
+	/* A malformed stream record: that dataset fails, others work. */
+	CHECK(raw_put(dir, 0, other.dataset, "short", 5) == 0);
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	CHECK_RC(gb_store_stream_info(s, other.dataset, &info), GB_ECORRUPT);
+	CHECK_RC(gb_store_verify_stream(s, other.dataset, &bad), GB_ECORRUPT);
+	{
+		uint8_t data[16];
+		gb_write w[2];
+
+		fill_batch(data, sizeof data, 'z', 1);
+		w[0] = append_item(other.dataset, "p", 6, 1, data, sizeof data, 1);
+		w[1] = append_item("ds.fine", "p", 1, 1, data, sizeof data, 1);
+		CHECK_RC(gb_store_write_group(s, w, 2), 0);
+		CHECK_RC(w[0].result, GB_ECORRUPT);
+		CHECK(w[1].result == 0 && w[1].base_offset == 0);
+	}
+	gb_store_close(&s);
+}
+
+static void test_map_full(void)
+{
+	static struct model a, b;
+	char dir[128];
+	gb_store *s = NULL;
+	uint8_t *big, small[100];
+	gb_write w[3];
+	gb_stream_info before, after;
+	int rc = 0;
+	uint64_t seq;
+
+	big = malloc(2u << 20);
+	if (!big) {
+		CHECK(big != NULL);
+		return;
+	}
+	make_dir(dir, sizeof dir, "full");
+	CHECK_RC(gb_store_open(dir, 1u << 20, &s), 0);
+	if (!s) {
+		free(big);
+		return;
+	}
+	model_init(&a, "ds.full", 'f');
+	model_init(&b, "ds.new", 'n');
+	for (uint64_t i = 1; i <= 3; i++)
+		CHECK_RC(append_one(s, &a, "p", i, 10, 1000, i), 0);
+
+	/* A group that fails after one item succeeded in the transaction: the
+	 * writer's cached head and stream id counter must roll back. */
+	CHECK_RC(gb_store_stream_info(s, a.dataset, &before), 0);
+	fill_batch(small, sizeof small, 'f', 4);
+	fill_batch(big, 2u << 20, 'f', 5);
+	w[0] = append_item(a.dataset, "p", 4, 1, small, sizeof small, 10);
+	w[1] = append_item(b.dataset, "p", 1, 1, small, sizeof small, 10);
+	w[2] = append_item(a.dataset, "p", 5, 1, big, 2u << 20, 10);
+	CHECK_RC(gb_store_write_group(s, w, 3), GB_ENOSPC);
+	for (int i = 0; i < 3; i++)
+		CHECK_RC(w[i].result, GB_ENOSPC);
+	CHECK_RC(gb_store_stream_info(s, a.dataset, &after), 0);
+	CHECK(memcmp(&before, &after, sizeof before) == 0);
+	CHECK_RC(gb_store_last_seq(s, a.dataset, "p", &seq), 0);
+	CHECK(seq == 3);
+	CHECK_RC(gb_store_stream_info(s, b.dataset, &after), 0);
+	CHECK(after.next_offset == 0);
+	/* Retry of the small items alone: same offsets as if never tried. */
+	CHECK_RC(append_one(s, &a, "p", 4, 1, sizeof small, 10), 0);
+	CHECK_RC(append_one(s, &b, "p", 1, 1, sizeof small, 10), 0);
+	check_stream(s, &a, 0);
+	check_stream(s, &b, 0);
+	gb_store_close(&s);
+	/* The failed group's stream id was handed out again. */
+	CHECK(raw_stream_id_of(dir, a.dataset) == 1);
+	CHECK(raw_stream_id_of(dir, b.dataset) == 2);
+	CHECK_RC(gb_store_open(dir, 1u << 20, &s), 0);
+	if (!s) {
+		free(big);
+		return;
+	}
+
+	/* Fill the map. */
+	for (uint64_t i = 5; i < 200; i++) {
+		uint8_t *d1 = big, *d2 = big + (64u << 10);
+
+		fill_batch(d1, 32u << 10, 'f', i * 2);
+		fill_batch(d2, 32u << 10, 'f', i * 2 + 1);
+		CHECK_RC(gb_store_stream_info(s, a.dataset, &before), 0);
+		w[0] = append_item(a.dataset, "p", i * 2, 7, d1, 32u << 10, i);
+		w[1] = append_item(a.dataset, "p", i * 2 + 1, 3, d2, 32u << 10, i);
+		rc = gb_store_write_group(s, w, 2);
+		if (rc != 0)
+			break;
+		model_accept(&a, &w[0]);
+		model_accept(&a, &w[1]);
+	}
+	CHECK_RC(rc, GB_ENOSPC);
+	CHECK_RC(w[0].result, GB_ENOSPC);
+	CHECK_RC(w[1].result, GB_ENOSPC);
+	CHECK(!w[0].duplicate && !w[1].duplicate);
+	CHECK(a.n > 10);
+	CHECK_RC(gb_store_stream_info(s, a.dataset, &after), 0);
+	CHECK(memcmp(&before, &after, sizeof before) == 0);
+	/* Still serving reads. */
+	check_stream(s, &a, 0);
+	check_stream(s, &b, 0);
+	CHECK_RC(gb_store_verify_stream(s, a.dataset, NULL), 0);
+	{
+		uint64_t off;
+
+		CHECK_RC(gb_store_offset_for_time(s, a.dataset, 6, &off), 0);
+		CHECK(off == model_offset_for_time(&a, 6));
+		CHECK(off == a.b[3].base); /* seq 4, stored at time 10 */
+	}
+	gb_store_close(&s);
+
+	/* Reopening with a larger map is how space is added. */
+	CHECK_RC(gb_store_open(dir, 8u << 20, &s), 0);
+	if (s) {
+		CHECK_RC(append_one(s, &a, "p", 1000, 2, 32u << 10, 1), 0);
+		check_stream(s, &a, 0);
+		CHECK_RC(gb_store_verify_stream(s, a.dataset, NULL), 0);
+		gb_store_close(&s);
+	}
+	free(big);
+}
+
+/* ------------------------------------------------------------ threads */
+
+struct thread_test {
+	gb_store *s;
+	atomic_bool done;
+	int writer_errors;
+	int reader_errors;
+	unsigned reads;
+};
+
+static void *writer_main(void *arg)
+{
+	struct thread_test *t = arg;
+	uint8_t data[2][512];
+
+	for (uint64_t g = 1; g <= 200; g++) {
+		gb_write w[2];
+
+		fill_batch(data[0], sizeof data[0], '1', g);
+		fill_batch(data[1], sizeof data[1], '2', g);
+		w[0] = append_item("t.one", "w", g, (uint32_t)(g % 5 + 1),
+				   data[0], sizeof data[0], g * 10);
+		w[1] = append_item("t.two", "w", g, 1, data[1], sizeof data[1],
+				   g * 10);
+		if (gb_store_write_group(t->s, w, 2) != 0 || w[0].result ||
+		    w[1].result)
+			t->writer_errors++;
+	}
+	atomic_store(&t->done, true);
+	return NULL;
+}
+
+struct dense_check {
+	uint64_t next;
+	uint64_t last_time;
+	int errors;
+};
+
+static int check_dense(void *ctx, const gb_stored_batch *b)
+{
+	struct dense_check *d = ctx;
+
+	if (b->base_offset != d->next || b->broker_time_ns <= d->last_time ||
+	    b->signed_batch_len != 512)
+		d->errors++;
+	d->next = b->base_offset + b->record_count;
+	d->last_time = b->broker_time_ns;
+	return 0;
+}
+
+static void *reader_main(void *arg)
+{
+	struct thread_test *t = arg;
+
+	while (!atomic_load(&t->done)) {
+		struct dense_check d = {0, 0, 0};
+		gb_stream_info info;
+		uint64_t off;
+		int n;
+
+		n = gb_store_read(t->s, "t.one", 0, SIZE_MAX, check_dense, &d);
+		if (n < 0 || d.errors)
+			t->reader_errors++;
+		if (gb_store_stream_info(t->s, "t.two", &info) != 0 ||
+		    gb_store_offset_for_time(t->s, "t.one", 1000, &off) != 0 ||
+		    gb_store_verify_stream(t->s, "t.two", NULL) != 0)
+			t->reader_errors++;
+		t->reads++;
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	char dir[128];
+	struct thread_test t;
+	pthread_t wt, rt;
+	gb_stream_info info;
+
+	memset(&t, 0, sizeof t);
+	atomic_init(&t.done, false);
+	make_dir(dir, sizeof dir, "threads");
+	CHECK_RC(gb_store_open(dir, 0, &t.s), 0);
+	if (!t.s)
+		return;
+	CHECK(pthread_create(&rt, NULL, reader_main, &t) == 0);
+	CHECK(pthread_create(&wt, NULL, writer_main, &t) == 0);
+	pthread_join(wt, NULL);
+	pthread_join(rt, NULL);
+	CHECK(t.writer_errors == 0);
+	CHECK(t.reader_errors == 0);
+	CHECK(t.reads > 0);
+	CHECK_RC(gb_store_stream_info(t.s, "t.two", &info), 0);
+	CHECK(info.next_offset == 200 && info.batch_count == 200);
+	CHECK_RC(gb_store_verify_stream(t.s, "t.one", NULL), 0);
+	gb_store_close(&t.s);
+}
+
+int main(void)
+{
+	snprintf(tmp_root, sizeof tmp_root, "/tmp/gb_store_test.XXXXXX");
+	if (!mkdtemp(tmp_root)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	CHECK_RC(gb_store_open(NULL, 0, NULL), GB_EINVAL);
+	test_append_and_read();
+	test_idempotence();
+	test_offset_for_time();
+	test_cursors_and_reopen();
+	test_corruption();
+	test_map_full();
+	test_threads();
+	nftw(tmp_root, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	TEST_EXIT();
+}

@@ -1,0 +1,1633 @@
+/* govbus registry loader: the YAML config file into an immutable snapshot.
+ *
+ * Trust: the config file is edited by hand by an admin, so it is treated as
+ * untrusted input — it may be truncated, mistyped or crafted. It is bounded
+ * (GB_CONFIG_MAX_BYTES, regular files only) and parsed by libyaml, never by
+ * hand; anchors and aliases are refused before a document is built (they
+ * are the "billion laughs" vector and this format has no use for them).
+ * Every field is then checked — ids, UTF-8 text without control characters,
+ * key encodings, dates, references between sections — before a snapshot
+ * exists, and each error carries file:line:col from libyaml's marks and
+ * names the field. The load time is the caller's now_ns; this file never
+ * reads the clock. A snapshot owns copies of all its strings and is never
+ * changed after load, so other threads may read it without locks. */
+#include "gb_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <yaml.h>
+
+#include "gb_error.h"
+#include "gb_keys.h"
+
+/* Deeper nesting than any valid config needs; refused while screening. */
+#define MAX_DEPTH 16
+/* How much of an untrusted value an error message quotes. */
+#define SNIPPET_MAX 64
+#define NS_PER_SEC INT64_C(1000000000)
+
+/* ---------------------------------------------------------------------
+ * Sorted indexes: one mechanism for every lookup and duplicate check.
+ * Entries are ordered by key bytes, then by position in the file, so the
+ * members of a run of equal keys come out in file order. */
+
+struct index_entry {
+	const uint8_t *key;
+	size_t len;
+	size_t pos;        /* index into the registry array */
+};
+
+struct index {
+	struct index_entry *entries;
+	size_t count;
+};
+
+/* Order by bytes, shorter first on a common prefix. */
+static int index_key_cmp(const void *a, const void *b)
+{
+	const struct index_entry *x = a, *y = b;
+	int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+
+	if (c)
+		return c;
+	return (x->len > y->len) - (x->len < y->len);
+}
+
+static int index_sort_cmp(const void *a, const void *b)
+{
+	const struct index_entry *x = a, *y = b;
+	int c = index_key_cmp(a, b);
+
+	if (c)
+		return c;
+	return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static int index_alloc(struct index *ix, size_t count)
+{
+	ix->entries = calloc(count ? count : 1, sizeof *ix->entries);
+	ix->count = count;
+	return ix->entries ? 0 : GB_ENOMEM;
+}
+
+static void index_sort(struct index *ix)
+{
+	if (ix->count > 1)
+		qsort(ix->entries, ix->count, sizeof *ix->entries,
+		      index_sort_cmp);
+}
+
+/* Position of the entry with this key, or SIZE_MAX. */
+static size_t index_find(const struct index *ix, const void *key, size_t len)
+{
+	struct index_entry probe = {key, len, 0};
+	const struct index_entry *hit;
+
+	if (ix->count == 0)
+		return SIZE_MAX;
+	hit = bsearch(&probe, ix->entries, ix->count, sizeof *ix->entries,
+		      index_key_cmp);
+	return hit ? hit->pos : SIZE_MAX;
+}
+
+/* The earliest entry (in file order) whose key repeats an earlier entry's:
+ * returns its position and puts the earlier one's in *first, or SIZE_MAX. */
+static size_t index_first_duplicate(const struct index *ix, size_t *first)
+{
+	size_t best = SIZE_MAX, run = 0;
+
+	for (size_t i = 1; i < ix->count; i++) {
+		if (index_key_cmp(&ix->entries[run], &ix->entries[i]) != 0) {
+			run = i;
+			continue;
+		}
+		if (i == run + 1 && ix->entries[i].pos < best) {
+			best = ix->entries[i].pos;
+			*first = ix->entries[run].pos;
+		}
+	}
+	return best;
+}
+
+/* ---------------------------------------------------------------------
+ * The snapshot. */
+
+struct gb_registry {
+	gb_broker_settings broker;
+	uint8_t hash[crypto_generichash_BYTES];
+	int64_t loaded_ns;
+
+	gb_department *departments;
+	size_t department_count;
+	gb_dataset *datasets;
+	size_t dataset_count;
+	gb_grant *grants;
+	size_t grant_count;
+
+	struct index departments_by_id;
+	struct index departments_by_box_key;
+	struct index datasets_by_id;
+	struct index grants_by_pair;     /* key: "dataset\0to" */
+
+	/* Every string the snapshot owns, freed together. */
+	char **strings;
+	size_t string_count;
+	size_t string_cap;
+};
+
+/* A NUL-terminated copy of s[0..len) owned by the registry, or NULL. */
+static char *registry_strndup(gb_registry *reg, const char *s, size_t len)
+{
+	char *copy;
+
+	if (reg->string_count == reg->string_cap) {
+		size_t cap = reg->string_cap ? reg->string_cap * 2 : 64;
+		char **grown = realloc(reg->strings, cap * sizeof *grown);
+
+		if (!grown)
+			return NULL;
+		reg->strings = grown;
+		reg->string_cap = cap;
+	}
+	copy = malloc(len + 1);
+	if (!copy)
+		return NULL;
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	reg->strings[reg->string_count++] = copy;
+	return copy;
+}
+
+void gb_registry_destroy(gb_registry **reg)
+{
+	gb_registry *r;
+
+	if (!reg || !*reg)
+		return;
+	r = *reg;
+	for (size_t i = 0; i < r->string_count; i++)
+		free(r->strings[i]);
+	free(r->strings);
+	free(r->departments);
+	free(r->datasets);
+	free(r->grants);
+	free(r->departments_by_id.entries);
+	free(r->departments_by_box_key.entries);
+	free(r->datasets_by_id.entries);
+	free(r->grants_by_pair.entries);
+	free(r);
+	*reg = NULL;
+}
+
+const gb_broker_settings *gb_registry_broker(const gb_registry *reg)
+{
+	return &reg->broker;
+}
+
+const uint8_t *gb_registry_hash(const gb_registry *reg)
+{
+	return reg->hash;
+}
+
+int64_t gb_registry_loaded_ns(const gb_registry *reg)
+{
+	return reg->loaded_ns;
+}
+
+size_t gb_registry_department_count(const gb_registry *reg)
+{
+	return reg->department_count;
+}
+
+const gb_department *gb_registry_department_at(const gb_registry *reg, size_t i)
+{
+	return i < reg->department_count ? &reg->departments[i] : NULL;
+}
+
+size_t gb_registry_dataset_count(const gb_registry *reg)
+{
+	return reg->dataset_count;
+}
+
+const gb_dataset *gb_registry_dataset_at(const gb_registry *reg, size_t i)
+{
+	return i < reg->dataset_count ? &reg->datasets[i] : NULL;
+}
+
+size_t gb_registry_grant_count(const gb_registry *reg)
+{
+	return reg->grant_count;
+}
+
+const gb_grant *gb_registry_grant_at(const gb_registry *reg, size_t i)
+{
+	return i < reg->grant_count ? &reg->grants[i] : NULL;
+}
+
+const gb_department *gb_registry_find_department(const gb_registry *reg,
+						 const char *id)
+{
+	size_t pos;
+
+	if (!reg || !id)
+		return NULL;
+	pos = index_find(&reg->departments_by_id, id, strlen(id));
+	return pos == SIZE_MAX ? NULL : &reg->departments[pos];
+}
+
+const gb_department *gb_registry_find_department_by_box_key(
+	const gb_registry *reg, const uint8_t box_pk[GB_KEY_BYTES])
+{
+	size_t pos;
+
+	if (!reg || !box_pk)
+		return NULL;
+	pos = index_find(&reg->departments_by_box_key, box_pk, GB_KEY_BYTES);
+	return pos == SIZE_MAX ? NULL : &reg->departments[pos];
+}
+
+const gb_dataset *gb_registry_find_dataset(const gb_registry *reg,
+					   const char *id)
+{
+	size_t pos;
+
+	if (!reg || !id)
+		return NULL;
+	pos = index_find(&reg->datasets_by_id, id, strlen(id));
+	return pos == SIZE_MAX ? NULL : &reg->datasets[pos];
+}
+
+/* The grant index key "dataset\0to" in buf; 0 when an id is too long to
+ * be registered (so nothing can match). */
+static size_t grant_pair_key(char buf[2 * GB_ID_MAX + 2], const char *dataset,
+			     const char *to)
+{
+	size_t dlen = strnlen(dataset, GB_ID_MAX + 1);
+	size_t tlen = strnlen(to, GB_ID_MAX + 1);
+
+	if (dlen > GB_ID_MAX || tlen > GB_ID_MAX)
+		return 0;
+	memcpy(buf, dataset, dlen);
+	buf[dlen] = '\0';
+	memcpy(buf + dlen + 1, to, tlen);
+	return dlen + 1 + tlen;
+}
+
+const gb_grant *gb_registry_find_grant(const gb_registry *reg,
+				       const char *dataset, const char *dept)
+{
+	char key[2 * GB_ID_MAX + 2];
+	size_t len, pos;
+
+	if (!reg || !dataset || !dept)
+		return NULL;
+	len = grant_pair_key(key, dataset, dept);
+	if (len == 0)
+		return NULL;
+	pos = index_find(&reg->grants_by_pair, key, len);
+	return pos == SIZE_MAX ? NULL : &reg->grants[pos];
+}
+
+void gb_config_error_format(const gb_config_error *err, char *buf, size_t len)
+{
+	if (!buf || len == 0)
+		return;
+	if (!err) {
+		snprintf(buf, len, "no error");
+	} else if (err->line) {
+		snprintf(buf, len, "%s:%u:%u: %s", err->file, err->line,
+			 err->col, err->message);
+	} else if (err->file[0]) {
+		snprintf(buf, len, "%s: %s", err->file, err->message);
+	} else {
+		snprintf(buf, len, "%s", err->message);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Loader state and error reporting. */
+
+/* Where entries came from, kept while loading for errors found after an
+ * entry was parsed (duplicates). */
+struct department_src {
+	const yaml_node_t *id, *sign_key, *box_key;
+};
+struct dataset_src {
+	const yaml_node_t *id;
+};
+struct grant_src {
+	const yaml_node_t *to;
+};
+
+struct loader {
+	const char *path;
+	char *config_dir;             /* absolute folder of the config file */
+	int64_t now_ns;
+	gb_config_error *err;
+	gb_registry *reg;
+	yaml_document_t doc;
+	bool have_doc;
+	struct department_src *department_src;
+	struct dataset_src *dataset_src;
+	struct grant_src *grant_src;
+};
+
+__attribute__((format(printf, 5, 0)))
+static int report(struct loader *ld, int rc, unsigned line, unsigned col,
+		  const char *fmt, va_list ap)
+{
+	ld->err->line = line;
+	ld->err->col = col;
+	vsnprintf(ld->err->message, sizeof ld->err->message, fmt, ap);
+	return rc;
+}
+
+/* Record a config error at a libyaml mark; returns GB_ECONFIG. */
+__attribute__((format(printf, 3, 4)))
+static int fail_at(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = report(ld, GB_ECONFIG, (unsigned)mark.line + 1,
+		    (unsigned)mark.column + 1, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Record an error not tied to a place in the file; returns rc. */
+__attribute__((format(printf, 3, 4)))
+static int fail_file(struct loader *ld, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = report(ld, rc, 0, 0, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int fail_nomem(struct loader *ld)
+{
+	return fail_file(ld, GB_ENOMEM, "out of memory");
+}
+
+/* Untrusted text shortened and made printable for a message. */
+static const char *snippet(const char *s, size_t len, char out[SNIPPET_MAX + 4])
+{
+	size_t n = len < SNIPPET_MAX ? len : SNIPPET_MAX;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	strcpy(out + n, len > n ? "..." : "");
+	return out;
+}
+
+/* "a, b or c" from a list of names. */
+static const char *join_names(const char *const *names, size_t n, char *buf,
+			      size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < size; i++) {
+		const char *sep = i == 0 ? "" : (i + 1 == n ? " or " : ", ");
+		int w = snprintf(buf + used, size - used, "%s%s", sep, names[i]);
+
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+	return buf;
+}
+
+/* "where.name", or "name" at the top level. */
+static const char *field_path(char *buf, size_t size, const char *where,
+			      const char *name)
+{
+	snprintf(buf, size, "%s%s%s", where, where[0] ? "." : "", name);
+	return buf;
+}
+
+/* ---------------------------------------------------------------------
+ * Reading the file. */
+
+static int read_config_file(struct loader *ld, unsigned char **out,
+			    size_t *out_len)
+{
+	struct stat st;
+	unsigned char *buf = NULL;
+	size_t size, got = 0;
+	int fd, rc;
+
+	/* O_NONBLOCK: opening a FIFO must not hang before fstat refuses it. */
+	fd = open(ld->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return fail_file(ld, GB_EIO, "cannot open: %s", strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		rc = fail_file(ld, GB_EIO, "cannot stat: %s", strerror(errno));
+		goto err;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = fail_file(ld, GB_EIO, "not a regular file");
+		goto err;
+	}
+	if (st.st_size < 0 || (uintmax_t)st.st_size > GB_CONFIG_MAX_BYTES) {
+		rc = fail_file(ld, GB_ETOOBIG, "larger than %u bytes",
+			       (unsigned)GB_CONFIG_MAX_BYTES);
+		goto err;
+	}
+	size = (size_t)st.st_size;
+	/* One spare byte shows whether the file grew while being read. */
+	buf = malloc(size + 1);
+	if (!buf) {
+		rc = fail_nomem(ld);
+		goto err;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + got, size + 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = fail_file(ld, GB_EIO, "cannot read: %s",
+				       strerror(errno));
+			goto err;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got > size) {
+			rc = fail_file(ld, GB_EIO, "changed while being read");
+			goto err;
+		}
+	}
+	close(fd);
+	*out = buf;
+	*out_len = got;
+	return 0;
+err:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/* The absolute folder holding the config file, for relative paths in it. */
+static int find_config_dir(struct loader *ld)
+{
+	char *copy = strdup(ld->path);
+	char *slash;
+	int rc = 0;
+
+	if (!copy)
+		return fail_nomem(ld);
+	slash = strrchr(copy, '/');
+	if (!slash)
+		strcpy(copy, ".");
+	else if (slash == copy)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	ld->config_dir = realpath(copy, NULL);
+	if (!ld->config_dir)
+		rc = fail_file(ld, GB_EIO, "cannot resolve its folder: %s",
+			       strerror(errno));
+	free(copy);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * YAML: screening events, then building the document. */
+
+static int fail_yaml(struct loader *ld, const yaml_parser_t *parser,
+		     const unsigned char *buf, size_t len)
+{
+	if (parser->error == YAML_MEMORY_ERROR)
+		return fail_nomem(ld);
+	if (parser->error == YAML_READER_ERROR) {
+		/* The reader knows a byte offset, not a mark: count lines. */
+		size_t off = parser->problem_offset < len ? parser->problem_offset : len;
+		unsigned line = 1, col = 1;
+
+		for (size_t i = 0; i < off; i++) {
+			col++;
+			if (buf[i] == '\n') {
+				line++;
+				col = 1;
+			}
+		}
+		ld->err->line = line;
+		ld->err->col = col;
+		snprintf(ld->err->message, sizeof ld->err->message,
+			 "not valid YAML text: %s",
+			 parser->problem ? parser->problem : "unreadable");
+		return GB_ECONFIG;
+	}
+	if (parser->context)
+		return fail_at(ld, parser->problem_mark, "YAML syntax: %s %s",
+			       parser->problem ? parser->problem : "error",
+			       parser->context);
+	return fail_at(ld, parser->problem_mark, "YAML syntax: %s",
+		       parser->problem ? parser->problem : "error");
+}
+
+/* Refuse anchors, aliases, a second document and deep nesting before any
+ * document is built: an alias is how a small file expands into a huge
+ * tree, and nothing in this format needs one. */
+static int screen_events(struct loader *ld, const unsigned char *buf,
+			 size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t event;
+	unsigned depth = 0, documents = 0;
+	int rc = 0;
+	bool done = false;
+
+	if (!yaml_parser_initialize(&parser))
+		return fail_nomem(ld);
+	yaml_parser_set_input_string(&parser, buf, len);
+	while (!done && rc == 0) {
+		const yaml_char_t *anchor = NULL;
+
+		if (!yaml_parser_parse(&parser, &event)) {
+			rc = fail_yaml(ld, &parser, buf, len);
+			break;
+		}
+		switch (event.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++documents > 1)
+				rc = fail_at(ld, event.start_mark,
+					     "only one YAML document is allowed");
+			break;
+		case YAML_ALIAS_EVENT:
+			rc = fail_at(ld, event.start_mark,
+				     "YAML aliases (*%.64s) are not allowed",
+				     (const char *)event.data.alias.anchor);
+			break;
+		case YAML_SCALAR_EVENT:
+			anchor = event.data.scalar.anchor;
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+			anchor = event.data.sequence_start.anchor;
+			depth++;
+			break;
+		case YAML_MAPPING_START_EVENT:
+			anchor = event.data.mapping_start.anchor;
+			depth++;
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+		if (rc == 0 && anchor)
+			rc = fail_at(ld, event.start_mark,
+				     "YAML anchors (&%.64s) are not allowed",
+				     (const char *)anchor);
+		if (rc == 0 && depth > MAX_DEPTH)
+			rc = fail_at(ld, event.start_mark,
+				     "nested more than %d levels deep",
+				     MAX_DEPTH);
+		yaml_event_delete(&event);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+static int load_document(struct loader *ld, const unsigned char *buf,
+			 size_t len)
+{
+	yaml_parser_t parser;
+	int rc = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return fail_nomem(ld);
+	yaml_parser_set_input_string(&parser, buf, len);
+	if (yaml_parser_load(&parser, &ld->doc))
+		ld->have_doc = true;
+	else
+		rc = fail_yaml(ld, &parser, buf, len);
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+static const yaml_node_t *node_at(struct loader *ld, int index)
+{
+	return yaml_document_get_node(&ld->doc, index);
+}
+
+/* A plain "", "~" or "null": YAML's way of writing nothing. */
+static bool is_null(const yaml_node_t *node)
+{
+	const char *v;
+
+	if (node->type != YAML_SCALAR_NODE ||
+	    node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	v = (const char *)node->data.scalar.value;
+	return !strcmp(v, "") || !strcmp(v, "~") || !strcmp(v, "null") ||
+	       !strcmp(v, "Null") || !strcmp(v, "NULL");
+}
+
+/* ---------------------------------------------------------------------
+ * Fields: each object is a mapping checked against a table of its keys. */
+
+struct field {
+	const char *name;
+	bool required;
+};
+
+#define MAX_FIELDS 16
+
+/* Check that `map` is a mapping whose keys all appear in `fields`, each at
+ * most once, and that required ones are there; put each field's value node
+ * in values[] (NULL when absent or written as null). */
+static int map_fields(struct loader *ld, const yaml_node_t *map,
+		      const char *where, const struct field *fields,
+		      size_t nfields, const yaml_node_t **values)
+{
+	const char *names[MAX_FIELDS];
+	const char *what = where[0] ? where : "the top level";
+	char known[256], shown[SNIPPET_MAX + 4], path[96];
+	bool seen[MAX_FIELDS] = {false};
+
+	for (size_t i = 0; i < nfields; i++) {
+		values[i] = NULL;
+		names[i] = fields[i].name;
+	}
+	if (map->type != YAML_MAPPING_NODE)
+		return fail_at(ld, map->start_mark, "%s: expected a mapping "
+			       "(key: value pairs)", what);
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		const yaml_node_t *key = node_at(ld, p->key);
+		const yaml_node_t *value = node_at(ld, p->value);
+		const char *name;
+		size_t i;
+
+		if (key->type != YAML_SCALAR_NODE)
+			return fail_at(ld, key->start_mark,
+				       "%s: keys must be plain names", what);
+		name = (const char *)key->data.scalar.value;
+		for (i = 0; i < nfields; i++)
+			if (!strcmp(name, fields[i].name))
+				break;
+		if (i == nfields)
+			return fail_at(ld, key->start_mark,
+				       "%s: unknown key \"%s\" (expected %s)",
+				       what,
+				       snippet(name, key->data.scalar.length,
+					       shown),
+				       join_names(names, nfields, known,
+						  sizeof known));
+		if (seen[i])
+			return fail_at(ld, key->start_mark,
+				       "%s: key \"%s\" given twice", what, name);
+		seen[i] = true;
+		if (is_null(value)) {
+			if (fields[i].required)
+				return fail_at(ld, value->start_mark,
+					       "%s: must not be empty",
+					       field_path(path, sizeof path,
+							  where, name));
+			continue;
+		}
+		values[i] = value;
+	}
+	for (size_t i = 0; i < nfields; i++)
+		if (fields[i].required && !seen[i])
+			return fail_at(ld, map->start_mark,
+				       "%s: missing required key \"%s\"", what,
+				       fields[i].name);
+	return 0;
+}
+
+/* The text of a scalar; refuses lists, mappings and embedded NULs. */
+static int get_scalar(struct loader *ld, const yaml_node_t *node,
+		      const char *field, const char **text, size_t *len)
+{
+	*text = "";
+	*len = 0;
+	if (node->type != YAML_SCALAR_NODE)
+		return fail_at(ld, node->start_mark,
+			       "%s: expected a single value, not a %s", field,
+			       node->type == YAML_SEQUENCE_NODE ? "list"
+								: "mapping");
+	*text = (const char *)node->data.scalar.value;
+	*len = node->data.scalar.length;
+	if (strlen(*text) != *len)
+		return fail_at(ld, node->start_mark,
+			       "%s: contains a NUL character", field);
+	return 0;
+}
+
+static bool id_valid(const char *s, size_t len)
+{
+	if (len < 1 || len > GB_ID_MAX || s[0] < 'a' || s[0] > 'z')
+		return false;
+	for (size_t i = 1; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* Check an id in place (for references) without copying it. */
+static int check_id(struct loader *ld, const yaml_node_t *node,
+		    const char *field, const char **text)
+{
+	char shown[SNIPPET_MAX + 4];
+	size_t len;
+	int rc = get_scalar(ld, node, field, text, &len);
+
+	if (rc)
+		return rc;
+	if (!id_valid(*text, len))
+		return fail_at(ld, node->start_mark,
+			       "%s: \"%s\" is not an id (1-%d of a-z 0-9 . _ -, "
+			       "starting with a letter)",
+			       field, snippet(*text, len, shown), GB_ID_MAX);
+	return 0;
+}
+
+static int get_id(struct loader *ld, const yaml_node_t *node,
+		  const char *field, const char **out)
+{
+	const char *text;
+	int rc = check_id(ld, node, field, &text);
+
+	if (rc)
+		return rc;
+	*out = registry_strndup(ld->reg, text, strlen(text));
+	return *out ? 0 : fail_nomem(ld);
+}
+
+/* NULL when s[0..len) is UTF-8 without control characters, else why not. */
+static const char *text_problem(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint32_t cp;
+		size_t n;
+
+		if (s[i] < 0x80) {
+			cp = s[i];
+			n = 1;
+		} else if ((s[i] & 0xe0) == 0xc0) {
+			cp = s[i] & 0x1fu;
+			n = 2;
+		} else if ((s[i] & 0xf0) == 0xe0) {
+			cp = s[i] & 0x0fu;
+			n = 3;
+		} else if ((s[i] & 0xf8) == 0xf0) {
+			cp = s[i] & 0x07u;
+			n = 4;
+		} else {
+			return "is not valid UTF-8";
+		}
+		if (len - i < n)
+			return "is not valid UTF-8";
+		for (size_t k = 1; k < n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return "is not valid UTF-8";
+			cp = (cp << 6) | (s[i + k] & 0x3fu);
+		}
+		/* Overlong forms, surrogates and values past U+10FFFF. */
+		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+		    (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return "is not valid UTF-8";
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+			return "contains a control character";
+		i += n;
+	}
+	return NULL;
+}
+
+/* Free text: 1..GB_TEXT_MAX bytes of UTF-8 without control characters.
+ * Points *text into the document (not copied). */
+static int check_text(struct loader *ld, const yaml_node_t *node,
+		      const char *field, const char **text)
+{
+	const char *problem;
+	size_t len;
+	int rc = get_scalar(ld, node, field, text, &len);
+
+	if (rc)
+		return rc;
+	if (len == 0)
+		return fail_at(ld, node->start_mark, "%s: must not be empty",
+			       field);
+	if (len > GB_TEXT_MAX)
+		return fail_at(ld, node->start_mark,
+			       "%s: longer than %d bytes", field, GB_TEXT_MAX);
+	problem = text_problem((const unsigned char *)*text, len);
+	if (problem)
+		return fail_at(ld, node->start_mark, "%s: %s", field, problem);
+	return 0;
+}
+
+static int get_text(struct loader *ld, const yaml_node_t *node,
+		    const char *field, const char **out)
+{
+	const char *text;
+	int rc = check_text(ld, node, field, &text);
+
+	if (rc)
+		return rc;
+	*out = registry_strndup(ld->reg, text, strlen(text));
+	return *out ? 0 : fail_nomem(ld);
+}
+
+/* One of names[]; *out is its index. */
+static int get_enum(struct loader *ld, const yaml_node_t *node,
+		    const char *field, const char *const *names, size_t n,
+		    int *out)
+{
+	char shown[SNIPPET_MAX + 4], list[128];
+	const char *text;
+	size_t len;
+	int rc = get_scalar(ld, node, field, &text, &len);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(text, names[i])) {
+			*out = (int)i;
+			return 0;
+		}
+	}
+	return fail_at(ld, node->start_mark, "%s: \"%s\" is not %s", field,
+		       snippet(text, len, shown),
+		       join_names(names, n, list, sizeof list));
+}
+
+/* A decimal number of bytes, no sign, no suffix. */
+static int get_size(struct loader *ld, const yaml_node_t *node,
+		    const char *field, uint64_t *out)
+{
+	const char *text;
+	size_t len;
+	uint64_t v = 0;
+	int rc = get_scalar(ld, node, field, &text, &len);
+
+	if (rc)
+		return rc;
+	if (len == 0)
+		goto bad;
+	for (size_t i = 0; i < len; i++) {
+		unsigned d = (unsigned)(text[i] - '0');
+
+		if (text[i] < '0' || text[i] > '9' || v > (UINT64_MAX - d) / 10)
+			goto bad;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+bad:
+	return fail_at(ld, node->start_mark,
+		       "%s: not a size in bytes (a whole number)", field);
+}
+
+/* ---------------------------------------------------------------------
+ * Dates. */
+
+static bool is_leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int days[12] = {31, 28, 31, 30, 31, 30,
+				     31, 31, 30, 31, 30, 31};
+	return m == 2 && is_leap(y) ? 29 : days[m - 1];
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
+ * (H. Hinnant's days_from_civil, for years >= 1970). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+	int64_t yy = y - (m <= 2);
+	int64_t era = yy / 400;
+	int64_t yoe = yy - era * 400;
+	int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return era * 146097 + doe - 719468;
+}
+
+/* Digits s[0..n) as a number, or -1. */
+static int digits(const char *s, size_t n)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* YYYY-MM-DD (UTC midnight) or YYYY-MM-DDTHH:MM:SSZ, as ns since the
+ * epoch. Years run 1970..2261: an int64 of nanoseconds ends in 2262. */
+static bool parse_date(const char *s, size_t len, int64_t *ns)
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0;
+
+	if (len != 10 && len != 20)
+		return false;
+	if (s[4] != '-' || s[7] != '-')
+		return false;
+	y = digits(s, 4);
+	mo = digits(s + 5, 2);
+	d = digits(s + 8, 2);
+	if (len == 20) {
+		if (s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z')
+			return false;
+		h = digits(s + 11, 2);
+		mi = digits(s + 14, 2);
+		sec = digits(s + 17, 2);
+	}
+	if (y < 1970 || y > 2261 || mo < 1 || mo > 12 || d < 1 ||
+	    d > days_in_month(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    sec < 0 || sec > 59)
+		return false;
+	*ns = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 + sec;
+	*ns *= NS_PER_SEC;
+	return true;
+}
+
+static int get_date(struct loader *ld, const yaml_node_t *node,
+		    const char *field, int64_t *ns)
+{
+	char shown[SNIPPET_MAX + 4];
+	const char *text;
+	size_t len;
+	int rc = get_scalar(ld, node, field, &text, &len);
+
+	if (rc)
+		return rc;
+	if (!parse_date(text, len, ns))
+		return fail_at(ld, node->start_mark,
+			       "%s: \"%s\" is not a date (YYYY-MM-DD or "
+			       "YYYY-MM-DDTHH:MM:SSZ, a real day, 1970-2261)",
+			       field, snippet(text, len, shown));
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Sections. */
+
+/* `value` as given when absolute, else joined to the config's folder. */
+static int get_path(struct loader *ld, const yaml_node_t *node,
+		    const char *field, const char **out)
+{
+	const char *text, *dir = ld->config_dir;
+	char *joined;
+	size_t need;
+	int rc = check_text(ld, node, field, &text);
+
+	if (rc)
+		return rc;
+	if (text[0] == '/') {
+		*out = registry_strndup(ld->reg, text, strlen(text));
+		return *out ? 0 : fail_nomem(ld);
+	}
+	while (text[0] == '.' && text[1] == '/')
+		text += 2;
+	if (!strcmp(text, "."))
+		text = "";
+	need = strlen(dir) + 1 + strlen(text) + 1;
+	if (need > PATH_MAX)
+		return fail_at(ld, node->start_mark,
+			       "%s: longer than %d bytes once resolved", field,
+			       PATH_MAX);
+	joined = malloc(need);
+	if (!joined)
+		return fail_nomem(ld);
+	if (!text[0])
+		snprintf(joined, need, "%s", dir);
+	else
+		snprintf(joined, need, "%s%s%s", dir,
+			 dir[strlen(dir) - 1] == '/' ? "" : "/", text);
+	*out = registry_strndup(ld->reg, joined, strlen(joined));
+	free(joined);
+	return *out ? 0 : fail_nomem(ld);
+}
+
+enum { BROKER_LISTEN, BROKER_DATA_DIR, BROKER_KEY, BROKER_MAP_SIZE,
+       BROKER_FIELDS };
+static const struct field broker_fields[BROKER_FIELDS] = {
+	[BROKER_LISTEN] = {"listen", true},
+	[BROKER_DATA_DIR] = {"data_dir", true},
+	[BROKER_KEY] = {"key", true},
+	[BROKER_MAP_SIZE] = {"map_size", false},
+};
+
+static int parse_broker(struct loader *ld, const yaml_node_t *node)
+{
+	const yaml_node_t *v[BROKER_FIELDS];
+	gb_broker_settings *b = &ld->reg->broker;
+	const char *listen;
+	int rc = map_fields(ld, node, "broker", broker_fields, BROKER_FIELDS, v);
+
+	if (rc)
+		return rc;
+	rc = check_text(ld, v[BROKER_LISTEN], "broker.listen", &listen);
+	if (rc)
+		return rc;
+	if (!strstr(listen, "://"))
+		return fail_at(ld, v[BROKER_LISTEN]->start_mark,
+			       "broker.listen: not a ZeroMQ endpoint "
+			       "(e.g. tcp://127.0.0.1:7780)");
+	b->listen = registry_strndup(ld->reg, listen, strlen(listen));
+	if (!b->listen)
+		return fail_nomem(ld);
+	rc = get_path(ld, v[BROKER_DATA_DIR], "broker.data_dir",
+			      &b->data_dir);
+	if (rc == 0)
+		rc = get_path(ld, v[BROKER_KEY], "broker.key", &b->key);
+	if (rc == 0 && v[BROKER_MAP_SIZE])
+		rc = get_size(ld, v[BROKER_MAP_SIZE], "broker.map_size",
+			      &b->map_size);
+	return rc;
+}
+
+/* A list of entries (or null, meaning none): the item count, or an error. */
+static int get_list(struct loader *ld, const yaml_node_t *node,
+		    const char *field, size_t *count)
+{
+	*count = 0;
+	if (!node)
+		return 0;
+	if (node->type != YAML_SEQUENCE_NODE)
+		return fail_at(ld, node->start_mark, "%s: expected a list",
+			       field);
+	*count = (size_t)(node->data.sequence.items.top -
+			  node->data.sequence.items.start);
+	return 0;
+}
+
+static const yaml_node_t *list_item(struct loader *ld, const yaml_node_t *list,
+				    size_t i)
+{
+	return node_at(ld, list->data.sequence.items.start[i]);
+}
+
+static const char *const role_names[] = {"department", "auditor"};
+static const char *const sharing_names[] = {"open", "conditional", "closed"};
+static const char *const class_names[] = {"public", "internal",
+					  "confidential"};
+static const char *const audit_names[] = {"metadata", "content"};
+static const char *const history_names[] = {"all", "since-grant", "none"};
+static const char *const right_names[] = {"subscribe", "replay"};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+enum { DEPT_ID, DEPT_NAME, DEPT_ROLE, DEPT_SIGN_KEY, DEPT_BOX_KEY,
+       DEPT_FIELDS };
+static const struct field department_fields[DEPT_FIELDS] = {
+	[DEPT_ID] = {"id", true},
+	[DEPT_NAME] = {"name", true},
+	[DEPT_ROLE] = {"role", false},
+	[DEPT_SIGN_KEY] = {"sign_key", true},
+	[DEPT_BOX_KEY] = {"box_key", true},
+};
+
+static int parse_department(struct loader *ld, const yaml_node_t *node,
+			    size_t i)
+{
+	const yaml_node_t *v[DEPT_FIELDS];
+	gb_department *d = &ld->reg->departments[i];
+	char where[40], field[96];
+	const char *text;
+	size_t len;
+	int role = GB_ROLE_DEPARTMENT, rc;
+
+	snprintf(where, sizeof where, "departments[%zu]", i);
+	rc = map_fields(ld, node, where, department_fields, DEPT_FIELDS, v);
+	if (rc == 0)
+		rc = get_id(ld, v[DEPT_ID], field_path(field, sizeof field,
+							where, "id"), &d->id);
+	if (rc == 0)
+		rc = get_text(ld, v[DEPT_NAME], field_path(field, sizeof field,
+							    where, "name"),
+			      &d->name);
+	if (rc == 0 && v[DEPT_ROLE])
+		rc = get_enum(ld, v[DEPT_ROLE],
+			      field_path(field, sizeof field, where, "role"),
+			      role_names, COUNT(role_names), &role);
+	if (rc)
+		return rc;
+	d->role = (gb_role)role;
+
+	field_path(field, sizeof field, where, "sign_key");
+	rc = get_scalar(ld, v[DEPT_SIGN_KEY], field, &text, &len);
+	if (rc)
+		return rc;
+	if (gb_key_decode_sign(text, d->sign_pk) != 0)
+		return fail_at(ld, v[DEPT_SIGN_KEY]->start_mark,
+			       "%s: not a base64 Ed25519 public key (32 bytes)",
+			       field);
+	field_path(field, sizeof field, where, "box_key");
+	rc = get_scalar(ld, v[DEPT_BOX_KEY], field, &text, &len);
+	if (rc)
+		return rc;
+	if (gb_key_decode_box(text, d->box_pk) != 0)
+		return fail_at(ld, v[DEPT_BOX_KEY]->start_mark,
+			       "%s: not a Z85 X25519 public key (32 bytes)",
+			       field);
+	ld->department_src[i] = (struct department_src){
+		v[DEPT_ID], v[DEPT_SIGN_KEY], v[DEPT_BOX_KEY]};
+	return 0;
+}
+
+/* Departments may share neither an id nor a key: a shared box key would
+ * make ZAP identify two departments as one, a shared signing key would let
+ * one sign as the other. */
+static int check_departments_unique(struct loader *ld)
+{
+	gb_registry *reg = ld->reg;
+	struct index by_sign = {NULL, 0};
+	size_t n = reg->department_count, first = 0, dup;
+	int rc;
+
+	rc = index_alloc(&reg->departments_by_id, n);
+	if (rc == 0)
+		rc = index_alloc(&reg->departments_by_box_key, n);
+	if (rc == 0)
+		rc = index_alloc(&by_sign, n);
+	if (rc) {
+		rc = fail_nomem(ld);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const gb_department *d = &reg->departments[i];
+
+		reg->departments_by_id.entries[i] = (struct index_entry){
+			(const uint8_t *)d->id, strlen(d->id), i};
+		reg->departments_by_box_key.entries[i] =
+			(struct index_entry){d->box_pk, GB_KEY_BYTES, i};
+		by_sign.entries[i] =
+			(struct index_entry){d->sign_pk, GB_KEY_BYTES, i};
+	}
+	index_sort(&reg->departments_by_id);
+	index_sort(&reg->departments_by_box_key);
+	index_sort(&by_sign);
+
+	dup = index_first_duplicate(&reg->departments_by_id, &first);
+	if (dup != SIZE_MAX) {
+		rc = fail_at(ld, ld->department_src[dup].id->start_mark,
+			     "departments[%zu].id: duplicate department id "
+			     "\"%s\" (first at line %zu)",
+			     dup, reg->departments[dup].id,
+			     ld->department_src[first].id->start_mark.line + 1);
+		goto out;
+	}
+	dup = index_first_duplicate(&by_sign, &first);
+	if (dup != SIZE_MAX) {
+		rc = fail_at(ld, ld->department_src[dup].sign_key->start_mark,
+			     "departments[%zu].sign_key: same key as "
+			     "department \"%s\"",
+			     dup, reg->departments[first].id);
+		goto out;
+	}
+	dup = index_first_duplicate(&reg->departments_by_box_key, &first);
+	if (dup != SIZE_MAX) {
+		rc = fail_at(ld, ld->department_src[dup].box_key->start_mark,
+			     "departments[%zu].box_key: same key as "
+			     "department \"%s\"",
+			     dup, reg->departments[first].id);
+		goto out;
+	}
+out:
+	free(by_sign.entries);
+	return rc;
+}
+
+static int parse_departments(struct loader *ld, const yaml_node_t *list)
+{
+	gb_registry *reg = ld->reg;
+	size_t n;
+	int rc = get_list(ld, list, "departments", &n);
+
+	if (rc)
+		return rc;
+	if (n == 0)
+		return fail_at(ld, list->start_mark,
+			       "departments: at least one department is "
+			       "required");
+	reg->departments = calloc(n, sizeof *reg->departments);
+	ld->department_src = calloc(n, sizeof *ld->department_src);
+	if (!reg->departments || !ld->department_src)
+		return fail_nomem(ld);
+	for (size_t i = 0; i < n; i++) {
+		rc = parse_department(ld, list_item(ld, list, i), i);
+		if (rc)
+			return rc;
+		reg->department_count++;
+	}
+	return check_departments_unique(ld);
+}
+
+enum { DS_ID, DS_OWNER, DS_TITLE, DS_SHARING, DS_CLASSIFICATION,
+       DS_UPDATE_FREQUENCY, DS_AUDIT_ACCESS, DS_FIELDS };
+static const struct field dataset_fields[DS_FIELDS] = {
+	[DS_ID] = {"id", true},
+	[DS_OWNER] = {"owner", true},
+	[DS_TITLE] = {"title", true},
+	[DS_SHARING] = {"sharing", true},
+	[DS_CLASSIFICATION] = {"classification", true},
+	[DS_UPDATE_FREQUENCY] = {"update_frequency", false},
+	[DS_AUDIT_ACCESS] = {"audit_access", false},
+};
+
+static int parse_dataset(struct loader *ld, const yaml_node_t *node, size_t i)
+{
+	const yaml_node_t *v[DS_FIELDS];
+	gb_dataset *ds = &ld->reg->datasets[i];
+	const gb_department *owner;
+	char where[40], field[96], shown[SNIPPET_MAX + 4];
+	const char *owner_id;
+	int sharing = 0, cls = 0, audit = GB_AUDIT_METADATA, rc;
+
+	snprintf(where, sizeof where, "datasets[%zu]", i);
+	rc = map_fields(ld, node, where, dataset_fields, DS_FIELDS, v);
+	if (rc == 0)
+		rc = get_id(ld, v[DS_ID],
+			    field_path(field, sizeof field, where, "id"),
+			    &ds->id);
+	if (rc == 0)
+		rc = check_id(ld, v[DS_OWNER],
+			      field_path(field, sizeof field, where, "owner"),
+			      &owner_id);
+	if (rc)
+		return rc;
+	owner = gb_registry_find_department(ld->reg, owner_id);
+	if (!owner)
+		return fail_at(ld, v[DS_OWNER]->start_mark,
+			       "%s: unknown department \"%s\"", field,
+			       snippet(owner_id, strlen(owner_id), shown));
+	ds->owner = owner->id;
+	rc = get_text(ld, v[DS_TITLE],
+		      field_path(field, sizeof field, where, "title"),
+		      &ds->title);
+	if (rc == 0)
+		rc = get_enum(ld, v[DS_SHARING],
+			      field_path(field, sizeof field, where, "sharing"),
+			      sharing_names, COUNT(sharing_names), &sharing);
+	if (rc == 0)
+		rc = get_enum(ld, v[DS_CLASSIFICATION],
+			      field_path(field, sizeof field, where,
+					 "classification"),
+			      class_names, COUNT(class_names), &cls);
+	if (rc == 0 && v[DS_UPDATE_FREQUENCY])
+		rc = get_text(ld, v[DS_UPDATE_FREQUENCY],
+			      field_path(field, sizeof field, where,
+					 "update_frequency"),
+			      &ds->update_frequency);
+	if (rc == 0 && v[DS_AUDIT_ACCESS])
+		rc = get_enum(ld, v[DS_AUDIT_ACCESS],
+			      field_path(field, sizeof field, where,
+					 "audit_access"),
+			      audit_names, COUNT(audit_names), &audit);
+	if (rc)
+		return rc;
+	ds->sharing = (gb_sharing)sharing;
+	ds->classification = (gb_classification)cls;
+	ds->audit_access = (gb_audit_access)audit;
+	ld->dataset_src[i] = (struct dataset_src){v[DS_ID]};
+	return 0;
+}
+
+static int parse_datasets(struct loader *ld, const yaml_node_t *list)
+{
+	gb_registry *reg = ld->reg;
+	size_t n, first = 0, dup;
+	int rc = get_list(ld, list, "datasets", &n);
+
+	if (rc)
+		return rc;
+	reg->datasets = calloc(n ? n : 1, sizeof *reg->datasets);
+	ld->dataset_src = calloc(n ? n : 1, sizeof *ld->dataset_src);
+	if (!reg->datasets || !ld->dataset_src ||
+	    index_alloc(&reg->datasets_by_id, n) != 0)
+		return fail_nomem(ld);
+	for (size_t i = 0; i < n; i++) {
+		rc = parse_dataset(ld, list_item(ld, list, i), i);
+		if (rc)
+			return rc;
+		reg->dataset_count++;
+		reg->datasets_by_id.entries[i] = (struct index_entry){
+			(const uint8_t *)reg->datasets[i].id,
+			strlen(reg->datasets[i].id), i};
+	}
+	index_sort(&reg->datasets_by_id);
+	dup = index_first_duplicate(&reg->datasets_by_id, &first);
+	if (dup != SIZE_MAX)
+		return fail_at(ld, ld->dataset_src[dup].id->start_mark,
+			       "datasets[%zu].id: duplicate dataset id \"%s\" "
+			       "(first at line %zu)",
+			       dup, reg->datasets[dup].id,
+			       ld->dataset_src[first].id->start_mark.line + 1);
+	return 0;
+}
+
+enum { GR_DATASET, GR_TO, GR_RIGHTS, GR_PURPOSE, GR_LEGAL_BASIS,
+       GR_APPROVED_BY, GR_STARTS, GR_EXPIRES, GR_HISTORY, GR_FIELDS };
+static const struct field grant_fields[GR_FIELDS] = {
+	[GR_DATASET] = {"dataset", true},
+	[GR_TO] = {"to", true},
+	[GR_RIGHTS] = {"rights", true},
+	[GR_PURPOSE] = {"purpose", true},
+	[GR_LEGAL_BASIS] = {"legal_basis", true},
+	[GR_APPROVED_BY] = {"approved_by", true},
+	[GR_STARTS] = {"starts", false},
+	[GR_EXPIRES] = {"expires", true},
+	[GR_HISTORY] = {"history", false},
+};
+
+/* A non-empty list of distinct rights, as GB_RIGHT_* bits. */
+static int get_rights(struct loader *ld, const yaml_node_t *node,
+		      const char *field, unsigned *rights)
+{
+	char item[136];
+	size_t n;
+	int rc = get_list(ld, node, field, &n);
+
+	if (rc)
+		return rc;
+	if (n == 0)
+		return fail_at(ld, node->start_mark,
+			       "%s: must list at least one of subscribe, replay",
+			       field);
+	*rights = 0;
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *it = list_item(ld, node, i);
+		int right;
+
+		snprintf(item, sizeof item, "%s[%zu]", field, i);
+		rc = get_enum(ld, it, item, right_names, COUNT(right_names),
+			      &right);
+		if (rc)
+			return rc;
+		if (*rights & (1u << right))
+			return fail_at(ld, it->start_mark,
+				       "%s: \"%s\" listed twice", item,
+				       right_names[right]);
+		*rights |= 1u << right;
+	}
+	return 0;
+}
+
+static int parse_grant(struct loader *ld, const yaml_node_t *node, size_t i)
+{
+	const yaml_node_t *v[GR_FIELDS];
+	gb_grant *g = &ld->reg->grants[i];
+	const gb_dataset *ds;
+	const gb_department *to;
+	char where[40], field[96], shown[SNIPPET_MAX + 4];
+	const char *ds_id, *to_id;
+	int history = GB_HISTORY_ALL, rc;
+
+	snprintf(where, sizeof where, "grants[%zu]", i);
+	rc = map_fields(ld, node, where, grant_fields, GR_FIELDS, v);
+	if (rc == 0)
+		rc = check_id(ld, v[GR_DATASET],
+			      field_path(field, sizeof field, where, "dataset"),
+			      &ds_id);
+	if (rc)
+		return rc;
+	ds = gb_registry_find_dataset(ld->reg, ds_id);
+	if (!ds)
+		return fail_at(ld, v[GR_DATASET]->start_mark,
+			       "%s: unknown dataset \"%s\"", field,
+			       snippet(ds_id, strlen(ds_id), shown));
+	if (ds->sharing == GB_SHARING_CLOSED)
+		return fail_at(ld, v[GR_DATASET]->start_mark,
+			       "%s: %s is closed (only its owner and auditors "
+			       "may read it), so it cannot be granted",
+			       field, ds->id);
+	rc = check_id(ld, v[GR_TO], field_path(field, sizeof field, where, "to"),
+		      &to_id);
+	if (rc)
+		return rc;
+	to = gb_registry_find_department(ld->reg, to_id);
+	if (!to)
+		return fail_at(ld, v[GR_TO]->start_mark,
+			       "%s: unknown department \"%s\"", field,
+			       snippet(to_id, strlen(to_id), shown));
+	if (!strcmp(to->id, ds->owner))
+		return fail_at(ld, v[GR_TO]->start_mark,
+			       "%s: %s owns %s; a grant to the owner is "
+			       "pointless", field, to->id, ds->id);
+	g->dataset = ds->id;
+	g->to = to->id;
+
+	rc = get_rights(ld, v[GR_RIGHTS],
+			field_path(field, sizeof field, where, "rights"),
+			&g->rights);
+	if (rc == 0)
+		rc = get_text(ld, v[GR_PURPOSE],
+			      field_path(field, sizeof field, where, "purpose"),
+			      &g->purpose);
+	if (rc == 0)
+		rc = get_text(ld, v[GR_LEGAL_BASIS],
+			      field_path(field, sizeof field, where,
+					 "legal_basis"),
+			      &g->legal_basis);
+	if (rc == 0)
+		rc = get_text(ld, v[GR_APPROVED_BY],
+			      field_path(field, sizeof field, where,
+					 "approved_by"),
+			      &g->approved_by);
+	if (rc == 0 && v[GR_STARTS])
+		rc = get_date(ld, v[GR_STARTS],
+			      field_path(field, sizeof field, where, "starts"),
+			      &g->starts_ns);
+	if (rc == 0)
+		rc = get_date(ld, v[GR_EXPIRES],
+			      field_path(field, sizeof field, where, "expires"),
+			      &g->expires_ns);
+	if (rc)
+		return rc;
+	if (v[GR_STARTS] && g->expires_ns <= g->starts_ns)
+		return fail_at(ld, v[GR_EXPIRES]->start_mark,
+			       "%s: must be later than starts", field);
+	if (g->expires_ns <= ld->now_ns) {
+		const yaml_node_t *date = v[GR_EXPIRES];  /* a scalar by now */
+
+		return fail_at(ld, date->start_mark,
+			       "%s: grant of %s to %s expired on %s", field,
+			       g->dataset, g->to,
+			       snippet((const char *)date->data.scalar.value,
+				       date->data.scalar.length, shown));
+	}
+	if (v[GR_HISTORY])
+		rc = get_enum(ld, v[GR_HISTORY],
+			      field_path(field, sizeof field, where, "history"),
+			      history_names, COUNT(history_names), &history);
+	if (rc)
+		return rc;
+	g->history = (gb_history)history;
+	ld->grant_src[i] = (struct grant_src){v[GR_TO]};
+	return 0;
+}
+
+static int parse_grants(struct loader *ld, const yaml_node_t *list)
+{
+	gb_registry *reg = ld->reg;
+	size_t n, first = 0, dup;
+	int rc = get_list(ld, list, "grants", &n);
+
+	if (rc)
+		return rc;
+	reg->grants = calloc(n ? n : 1, sizeof *reg->grants);
+	ld->grant_src = calloc(n ? n : 1, sizeof *ld->grant_src);
+	if (!reg->grants || !ld->grant_src ||
+	    index_alloc(&reg->grants_by_pair, n) != 0)
+		return fail_nomem(ld);
+	for (size_t i = 0; i < n; i++) {
+		char key[2 * GB_ID_MAX + 2];
+		const char *owned;
+		size_t len;
+
+		rc = parse_grant(ld, list_item(ld, list, i), i);
+		if (rc)
+			return rc;
+		reg->grant_count++;
+		len = grant_pair_key(key, reg->grants[i].dataset,
+				     reg->grants[i].to);
+		owned = registry_strndup(reg, key, len);
+		if (!owned)
+			return fail_nomem(ld);
+		reg->grants_by_pair.entries[i] =
+			(struct index_entry){(const uint8_t *)owned, len, i};
+	}
+	index_sort(&reg->grants_by_pair);
+	dup = index_first_duplicate(&reg->grants_by_pair, &first);
+	if (dup != SIZE_MAX)
+		return fail_at(ld, ld->grant_src[dup].to->start_mark,
+			       "grants[%zu].to: second grant of %s to %s "
+			       "(first is grants[%zu]); at most one may exist",
+			       dup, reg->grants[dup].dataset,
+			       reg->grants[dup].to, first);
+	return 0;
+}
+
+enum { TOP_BROKER, TOP_DEPARTMENTS, TOP_DATASETS, TOP_GRANTS, TOP_FIELDS };
+static const struct field top_fields[TOP_FIELDS] = {
+	[TOP_BROKER] = {"broker", true},
+	[TOP_DEPARTMENTS] = {"departments", true},
+	[TOP_DATASETS] = {"datasets", false},
+	[TOP_GRANTS] = {"grants", false},
+};
+
+_Static_assert(BROKER_FIELDS <= MAX_FIELDS && DEPT_FIELDS <= MAX_FIELDS &&
+		       DS_FIELDS <= MAX_FIELDS && GR_FIELDS <= MAX_FIELDS &&
+		       TOP_FIELDS <= MAX_FIELDS,
+	       "map_fields() tracks at most MAX_FIELDS keys");
+
+/* Sections are read in dependency order, whatever their order in the file:
+ * datasets refer to departments, grants to both. */
+static int parse_root(struct loader *ld)
+{
+	const yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
+	const yaml_node_t *v[TOP_FIELDS];
+	yaml_mark_t start = {0, 0, 0};
+	int rc;
+
+	if (!root)
+		return fail_at(ld, start, "empty configuration: broker and "
+			       "departments are required");
+	rc = map_fields(ld, root, "", top_fields, TOP_FIELDS, v);
+	if (rc == 0)
+		rc = parse_broker(ld, v[TOP_BROKER]);
+	if (rc == 0)
+		rc = parse_departments(ld, v[TOP_DEPARTMENTS]);
+	if (rc == 0)
+		rc = parse_datasets(ld, v[TOP_DATASETS]);
+	if (rc == 0)
+		rc = parse_grants(ld, v[TOP_GRANTS]);
+	return rc;
+}
+
+int gb_config_load(const char *path, int64_t now_ns, gb_registry **out,
+		   gb_config_error *err)
+{
+	gb_config_error spare;
+	struct loader ld;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(&ld, 0, sizeof ld);
+	ld.err = err ? err : &spare;
+	memset(ld.err, 0, sizeof *ld.err);
+	if (out)
+		*out = NULL;
+	if (!path || !out)
+		return fail_file(&ld, GB_EINVAL, "no config path or output");
+	snprintf(ld.err->file, sizeof ld.err->file, "%s", path);
+	ld.path = path;
+	ld.now_ns = now_ns;
+
+	if (sodium_init() < 0) {
+		rc = fail_file(&ld, GB_ENOMEM, "libsodium failed to start");
+		goto out;
+	}
+	rc = read_config_file(&ld, &buf, &len);
+	if (rc)
+		goto out;
+	rc = find_config_dir(&ld);
+	if (rc)
+		goto out;
+	ld.reg = calloc(1, sizeof *ld.reg);
+	if (!ld.reg) {
+		rc = fail_nomem(&ld);
+		goto out;
+	}
+	ld.reg->loaded_ns = now_ns;
+	crypto_generichash(ld.reg->hash, sizeof ld.reg->hash, buf, len, NULL, 0);
+	rc = screen_events(&ld, buf, len);
+	if (rc == 0)
+		rc = load_document(&ld, buf, len);
+	if (rc == 0)
+		rc = parse_root(&ld);
+	if (rc)
+		goto out;
+	*out = ld.reg;
+	ld.reg = NULL;
+out:
+	if (ld.have_doc)
+		yaml_document_delete(&ld.doc);
+	free(ld.department_src);
+	free(ld.dataset_src);
+	free(ld.grant_src);
+	free(ld.config_dir);
+	free(buf);
+	gb_registry_destroy(&ld.reg);
+	return rc;
+}

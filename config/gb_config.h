@@ -1,0 +1,124 @@
+/* govbus registry: the YAML configuration loaded into an immutable snapshot.
+ *
+ * The config file is untrusted input: every field is validated and every
+ * error names file:line:col and the field. A loaded gb_registry never
+ * changes; reload builds a new one and the broker swaps the pointer. */
+#ifndef GB_CONFIG_H
+#define GB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GB_KEY_BYTES 32
+#define GB_ID_MAX 64            /* longest department or dataset id */
+#define GB_TEXT_MAX 1024        /* longest free-text field */
+#define GB_CONFIG_MAX_BYTES (4u << 20)
+
+typedef enum { GB_ROLE_DEPARTMENT = 0, GB_ROLE_AUDITOR = 1 } gb_role;
+typedef enum {
+	GB_SHARING_OPEN = 0,
+	GB_SHARING_CONDITIONAL = 1,
+	GB_SHARING_CLOSED = 2,
+} gb_sharing;
+typedef enum {
+	GB_CLASS_PUBLIC = 0,
+	GB_CLASS_INTERNAL = 1,
+	GB_CLASS_CONFIDENTIAL = 2,
+} gb_classification;
+typedef enum { GB_AUDIT_METADATA = 0, GB_AUDIT_CONTENT = 1 } gb_audit_access;
+typedef enum {
+	GB_HISTORY_ALL = 0,
+	GB_HISTORY_SINCE_GRANT = 1,
+	GB_HISTORY_NONE = 2,
+} gb_history;
+
+enum { GB_RIGHT_SUBSCRIBE = 1u << 0, GB_RIGHT_REPLAY = 1u << 1 };
+
+typedef struct gb_department {
+	const char *id;
+	const char *name;
+	gb_role role;
+	uint8_t sign_pk[GB_KEY_BYTES];  /* Ed25519 */
+	uint8_t box_pk[GB_KEY_BYTES];   /* X25519: CurveZMQ and key wraps */
+} gb_department;
+
+typedef struct gb_dataset {
+	const char *id;
+	const char *owner;              /* department id, validated to exist */
+	const char *title;
+	gb_sharing sharing;
+	gb_classification classification;
+	const char *update_frequency;   /* free text, may be NULL */
+	gb_audit_access audit_access;
+} gb_dataset;
+
+typedef struct gb_grant {
+	const char *dataset;
+	const char *to;
+	unsigned rights;                /* GB_RIGHT_* bits */
+	const char *purpose;
+	const char *legal_basis;
+	const char *approved_by;
+	int64_t starts_ns;              /* 0 when not given */
+	int64_t expires_ns;             /* first instant the grant is no longer valid */
+	gb_history history;
+} gb_grant;
+
+typedef struct gb_broker_settings {
+	const char *listen;             /* ZeroMQ endpoint */
+	const char *data_dir;           /* resolved against the config file's folder */
+	const char *key;                /* resolved against the config file's folder */
+	uint64_t map_size;              /* LMDB map size in bytes */
+} gb_broker_settings;
+
+typedef struct gb_registry gb_registry;
+
+/* Where and why a load failed. `message` names the field. */
+typedef struct gb_config_error {
+	char file[256];
+	unsigned line;                  /* 1-based, 0 when not tied to a place */
+	unsigned col;                   /* 1-based */
+	char message[512];
+} gb_config_error;
+
+/* Load and validate the YAML file at `path` into a new snapshot.
+ * `now_ns` is the load time: grants already expired at it are an error.
+ * On failure returns GB_ECONFIG (or GB_EIO/GB_ETOOBIG/GB_ENOMEM) and fills
+ * `err`; *out is left NULL. */
+int gb_config_load(const char *path, int64_t now_ns, gb_registry **out,
+		   gb_config_error *err);
+
+/* Format err as "file:line:col: message" into buf. */
+void gb_config_error_format(const gb_config_error *err, char *buf, size_t len);
+
+/* Free a snapshot; accepts NULL and sets *reg to NULL. */
+void gb_registry_destroy(gb_registry **reg);
+
+const gb_broker_settings *gb_registry_broker(const gb_registry *reg);
+
+/* BLAKE2b-256 of the exact file bytes the snapshot was built from. */
+const uint8_t *gb_registry_hash(const gb_registry *reg);
+/* Load time given to gb_config_load. */
+int64_t gb_registry_loaded_ns(const gb_registry *reg);
+
+size_t gb_registry_department_count(const gb_registry *reg);
+const gb_department *gb_registry_department_at(const gb_registry *reg, size_t i);
+size_t gb_registry_dataset_count(const gb_registry *reg);
+const gb_dataset *gb_registry_dataset_at(const gb_registry *reg, size_t i);
+size_t gb_registry_grant_count(const gb_registry *reg);
+const gb_grant *gb_registry_grant_at(const gb_registry *reg, size_t i);
+
+/* Lookups return NULL when absent. */
+const gb_department *gb_registry_find_department(const gb_registry *reg,
+						 const char *id);
+const gb_department *gb_registry_find_department_by_box_key(
+	const gb_registry *reg, const uint8_t box_pk[GB_KEY_BYTES]);
+const gb_dataset *gb_registry_find_dataset(const gb_registry *reg,
+					   const char *id);
+/* The grant of `dataset` to `dept`, or NULL. At most one exists (enforced
+ * at load). */
+const gb_grant *gb_registry_find_grant(const gb_registry *reg,
+				       const char *dataset, const char *dept);
+
+#endif

@@ -1,0 +1,261 @@
+/* Bounded frame decoding; see gb_codec.h.
+ *
+ * Trust: the input buffer is whatever a peer sent. Sizes are checked before
+ * unpacking; after unpacking every field a later stage reads is validated
+ * here, and errors say which field is wrong. */
+#include "gb_codec.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gb_error.h"
+
+static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	if (why && why_len) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_len, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+bool gb_id_valid(const char *s)
+{
+	size_t n;
+	if (!s)
+		return false;
+	n = strlen(s);
+	if (n == 0 || n > GB_MAX_ID_LEN || s[0] < 'a' || s[0] > 'z')
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+bool gb_name_valid(const char *s)
+{
+	size_t n;
+	if (!s)
+		return false;
+	n = strlen(s);
+	if (n == 0 || n > GB_MAX_NAME_LEN)
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz"
+			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+static int check_dataset(const char *ds, char *why, size_t why_len,
+			 const char *field)
+{
+	if (!gb_id_valid(ds))
+		return fail(why, why_len, GB_EINVAL,
+			    "%s: not a valid dataset id", field);
+	return 0;
+}
+
+static int validate_client(const gb_client_frame *f, char *why, size_t why_len)
+{
+	switch (f->body_case) {
+	case GOVBUS__V1__CLIENT_FRAME__BODY_HELLO:
+		if (!f->hello)
+			break;
+		if (strlen(f->hello->agent) > GB_MAX_NAME_LEN)
+			return fail(why, why_len, GB_EINVAL,
+				    "hello.agent: longer than %d bytes",
+				    GB_MAX_NAME_LEN);
+		return 0;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_PUBLISH:
+		if (!f->publish)
+			break;
+		if (f->publish->signed_batch.len == 0)
+			return fail(why, why_len, GB_EINVAL,
+				    "publish.signed_batch: empty");
+		if (f->publish->signed_batch.len > GB_MAX_BATCH_BYTES)
+			return fail(why, why_len, GB_ETOOBIG,
+				    "publish.signed_batch: %zu bytes, limit %u",
+				    f->publish->signed_batch.len,
+				    GB_MAX_BATCH_BYTES);
+		return 0;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_SUBSCRIBE: {
+		const Govbus__V1__Subscribe *s = f->subscribe;
+		if (!s)
+			break;
+		if (check_dataset(s->dataset, why, why_len,
+				  "subscribe.dataset") != 0)
+			return GB_EINVAL;
+		if (s->start > GOVBUS__V1__SUBSCRIBE__START__START_TIME)
+			return fail(why, why_len, GB_EINVAL,
+				    "subscribe.start: unknown value %d",
+				    (int)s->start);
+		if (s->credit > GB_MAX_CREDIT)
+			return fail(why, why_len, GB_EINVAL,
+				    "subscribe.credit: above %u", GB_MAX_CREDIT);
+		if (s->durable[0] && !gb_name_valid(s->durable))
+			return fail(why, why_len, GB_EINVAL,
+				    "subscribe.durable: not a valid cursor name");
+		return 0;
+	}
+	case GOVBUS__V1__CLIENT_FRAME__BODY_CREDIT:
+		if (!f->credit)
+			break;
+		if (f->credit->batches > GB_MAX_CREDIT)
+			return fail(why, why_len, GB_EINVAL,
+				    "credit.batches: above %u", GB_MAX_CREDIT);
+		return 0;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_UNSUBSCRIBE:
+		return f->unsubscribe ? 0 : GB_EPROTO;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_CURSOR_ACK:
+		return f->cursor_ack ? 0 : GB_EPROTO;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_PING:
+		return f->ping ? 0 : GB_EPROTO;
+	default:
+		return fail(why, why_len, GB_EPROTO,
+			    "frame: empty or unknown body");
+	}
+	return fail(why, why_len, GB_EPROTO, "frame: body missing");
+}
+
+int gb_codec_client_decode(const uint8_t *buf, size_t len,
+			   gb_client_frame **out, char *why, size_t why_len)
+{
+	gb_client_frame *f;
+	int rc;
+
+	*out = NULL;
+	if (len > GB_MAX_FRAME)
+		return fail(why, why_len, GB_ETOOBIG,
+			    "frame: %zu bytes, limit %u", len, GB_MAX_FRAME);
+	f = govbus__v1__client_frame__unpack(NULL, len, buf);
+	if (!f)
+		return fail(why, why_len, GB_EDECODE,
+			    "frame: not a govbus.v1.ClientFrame");
+	rc = validate_client(f, why, why_len);
+	if (rc != 0) {
+		govbus__v1__client_frame__free_unpacked(f, NULL);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+void gb_codec_client_free(gb_client_frame **frame)
+{
+	if (!frame || !*frame)
+		return;
+	govbus__v1__client_frame__free_unpacked(*frame, NULL);
+	*frame = NULL;
+}
+
+static int validate_server(const gb_server_frame *f, char *why, size_t why_len)
+{
+	switch (f->body_case) {
+	case GOVBUS__V1__SERVER_FRAME__BODY_WELCOME:
+		if (!f->welcome)
+			break;
+		if (!gb_id_valid(f->welcome->dept))
+			return fail(why, why_len, GB_EINVAL,
+				    "welcome.dept: not a valid id");
+		for (size_t i = 0; i < f->welcome->n_positions; i++)
+			if (check_dataset(f->welcome->positions[i]->dataset,
+					  why, why_len,
+					  "welcome.positions.dataset") != 0)
+				return GB_EINVAL;
+		return 0;
+	case GOVBUS__V1__SERVER_FRAME__BODY_PUBLISH_ACK:
+		return f->publish_ack ? 0 : GB_EPROTO;
+	case GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK:
+		return f->subscribe_ok ? 0 : GB_EPROTO;
+	case GOVBUS__V1__SERVER_FRAME__BODY_DELIVER: {
+		const Govbus__V1__Deliver *d = f->deliver;
+		if (!d)
+			break;
+		if (d->chain_hash.len != 32)
+			return fail(why, why_len, GB_EINVAL,
+				    "deliver.chain_hash: not 32 bytes");
+		if (d->signed_batch.len == 0 ||
+		    d->signed_batch.len > GB_MAX_BATCH_BYTES)
+			return fail(why, why_len, GB_EINVAL,
+				    "deliver.signed_batch: bad size %zu",
+				    d->signed_batch.len);
+		if (d->record_count == 0 ||
+		    d->record_count > GB_MAX_BATCH_RECORDS)
+			return fail(why, why_len, GB_EINVAL,
+				    "deliver.record_count: %u out of range",
+				    d->record_count);
+		return 0;
+	}
+	case GOVBUS__V1__SERVER_FRAME__BODY_PONG:
+		return f->pong ? 0 : GB_EPROTO;
+	case GOVBUS__V1__SERVER_FRAME__BODY_ERROR:
+		if (!f->error)
+			break;
+		if (strlen(f->error->message) > GB_MAX_MESSAGE_LEN)
+			return fail(why, why_len, GB_EINVAL,
+				    "error.message: too long");
+		return 0;
+	default:
+		return fail(why, why_len, GB_EPROTO,
+			    "frame: empty or unknown body");
+	}
+	return fail(why, why_len, GB_EPROTO, "frame: body missing");
+}
+
+int gb_codec_server_decode(const uint8_t *buf, size_t len,
+			   gb_server_frame **out, char *why, size_t why_len)
+{
+	gb_server_frame *f;
+	int rc;
+
+	*out = NULL;
+	if (len > GB_MAX_FRAME)
+		return fail(why, why_len, GB_ETOOBIG,
+			    "frame: %zu bytes, limit %u", len, GB_MAX_FRAME);
+	f = govbus__v1__server_frame__unpack(NULL, len, buf);
+	if (!f)
+		return fail(why, why_len, GB_EDECODE,
+			    "frame: not a govbus.v1.ServerFrame");
+	rc = validate_server(f, why, why_len);
+	if (rc != 0) {
+		govbus__v1__server_frame__free_unpacked(f, NULL);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+void gb_codec_server_free(gb_server_frame **frame)
+{
+	if (!frame || !*frame)
+		return;
+	govbus__v1__server_frame__free_unpacked(*frame, NULL);
+	*frame = NULL;
+}
+
+int gb_codec_client_encode(const gb_client_frame *frame, uint8_t **out,
+			   size_t *len)
+{
+	size_t n = govbus__v1__client_frame__get_packed_size(frame);
+	uint8_t *buf = malloc(n ? n : 1);
+	if (!buf)
+		return GB_ENOMEM;
+	*len = govbus__v1__client_frame__pack(frame, buf);
+	*out = buf;
+	return 0;
+}
+
+int gb_codec_server_encode(const gb_server_frame *frame, uint8_t **out,
+			   size_t *len)
+{
+	size_t n = govbus__v1__server_frame__get_packed_size(frame);
+	uint8_t *buf = malloc(n ? n : 1);
+	if (!buf)
+		return GB_ENOMEM;
+	*len = govbus__v1__server_frame__pack(frame, buf);
+	*out = buf;
+	return 0;
+}

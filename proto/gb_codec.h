@@ -1,0 +1,53 @@
+/* govbus frame codec: bounded decoding and validation of wire frames.
+ *
+ * Every byte from the network is untrusted. A frame's size is checked before
+ * protobuf-c unpacks it, then every field it carries is checked against the
+ * limits below, so code after the codec can rely on ids being short,
+ * printable and non-empty and on oneofs being set. */
+#ifndef GB_CODEC_H
+#define GB_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "govbus.pb-c.h"
+
+#define GB_MAX_FRAME (16u << 20)          /* largest frame on the wire */
+#define GB_MAX_BATCH_BYTES (12u << 20)    /* largest serialized SignedBatch */
+#define GB_MAX_BATCH_RECORDS 100000u      /* records in one batch */
+#define GB_MAX_RECORD_BYTES (4u << 20)    /* one record's payload */
+#define GB_MAX_ID_LEN 64                  /* department / dataset ids */
+#define GB_MAX_NAME_LEN 128               /* durable cursor names, agent names */
+#define GB_MAX_MESSAGE_LEN 1024           /* error sentences */
+#define GB_MAX_CREDIT 65536u              /* batches granted at once */
+
+typedef Govbus__V1__ClientFrame gb_client_frame;
+typedef Govbus__V1__ServerFrame gb_server_frame;
+
+/* True when s is a valid id: 1..GB_MAX_ID_LEN of [a-z0-9._-], starting with
+ * a lowercase letter. The one definition used by config, codec and CLI. */
+bool gb_id_valid(const char *s);
+
+/* True when s is a valid durable cursor name: 1..GB_MAX_NAME_LEN of
+ * [A-Za-z0-9._-]. */
+bool gb_name_valid(const char *s);
+
+/* Decode and validate one agent->broker frame. On failure *out is NULL and
+ * `why` (may be NULL) names the problem. Free with gb_codec_client_free. */
+int gb_codec_client_decode(const uint8_t *buf, size_t len,
+			   gb_client_frame **out, char *why, size_t why_len);
+void gb_codec_client_free(gb_client_frame **frame);
+
+/* Decode and validate one broker->agent frame. */
+int gb_codec_server_decode(const uint8_t *buf, size_t len,
+			   gb_server_frame **out, char *why, size_t why_len);
+void gb_codec_server_free(gb_server_frame **frame);
+
+/* Serialize a frame into a new malloc'd buffer owned by the caller. */
+int gb_codec_client_encode(const gb_client_frame *frame, uint8_t **out,
+			   size_t *len);
+int gb_codec_server_encode(const gb_server_frame *frame, uint8_t **out,
+			   size_t *len);
+
+#endif

@@ -1,0 +1,76 @@
+/* One table of govbus error codes: their text and their wire status. */
+#include "gb_error.h"
+
+#include <stddef.h>
+
+struct error_entry {
+	int code;
+	unsigned status;
+	const char *text;
+};
+
+static const struct error_entry error_table[] = {
+	{GB_OK, 200, "success"},
+	{GB_EINVAL, GB_STATUS_BAD_REQUEST, "invalid argument"},
+	{GB_EDECODE, GB_STATUS_BAD_REQUEST, "message does not decode"},
+	{GB_ETOOBIG, GB_STATUS_TOO_LARGE, "input exceeds its size limit"},
+	{GB_EAUTH, GB_STATUS_UNAUTHENTICATED, "authentication failed"},
+	{GB_ESIG, GB_STATUS_UNAUTHENTICATED, "signature does not verify"},
+	{GB_EPERM, GB_STATUS_FORBIDDEN, "denied by the access policy"},
+	{GB_ENOTFOUND, GB_STATUS_NOT_FOUND, "not found"},
+	{GB_ECONFLICT, GB_STATUS_CONFLICT, "conflicts with stored state"},
+	{GB_EEXPIRED, GB_STATUS_GONE, "grant expired"},
+	{GB_ECONFIG, GB_STATUS_BAD_REQUEST, "invalid configuration"},
+	{GB_EKEYFILE, GB_STATUS_BAD_REQUEST, "unusable key file"},
+	{GB_ECRYPTO, GB_STATUS_BAD_REQUEST, "cryptographic check failed"},
+	{GB_ETIMEOUT, GB_STATUS_TIMEOUT, "timed out"},
+	{GB_ENOMEM, GB_STATUS_INTERNAL, "out of memory"},
+	{GB_EIO, GB_STATUS_INTERNAL, "input/output error"},
+	{GB_ENOSPC, GB_STATUS_INSUFFICIENT_STORAGE, "storage full"},
+	{GB_EPROTO, GB_STATUS_BAD_REQUEST, "protocol violation"},
+	{GB_EUNAVAIL, GB_STATUS_UNAVAILABLE, "service unavailable"},
+	{GB_ECORRUPT, GB_STATUS_INTERNAL, "stored data is corrupt"},
+	{GB_ECLOSED, GB_STATUS_GONE, "closed"},
+};
+
+#define ERROR_COUNT (sizeof error_table / sizeof error_table[0])
+
+static const struct error_entry *error_lookup(int code)
+{
+	for (size_t i = 0; i < ERROR_COUNT; i++)
+		if (error_table[i].code == code)
+			return &error_table[i];
+	return NULL;
+}
+
+const char *gb_strerror(int err)
+{
+	const struct error_entry *e = error_lookup(err);
+	return e ? e->text : "unknown error";
+}
+
+unsigned gb_error_status(int err)
+{
+	const struct error_entry *e = error_lookup(err);
+	return e ? e->status : GB_STATUS_INTERNAL;
+}
+
+int gb_error_from_status(unsigned status)
+{
+	/* Several codes share a status; the first in the table is the
+	 * canonical one, except where a status has a sharper meaning. */
+	switch (status) {
+	case GB_STATUS_GONE:
+		return GB_EEXPIRED;
+	case GB_STATUS_BAD_REQUEST:
+		return GB_EINVAL;
+	case GB_STATUS_UNAUTHENTICATED:
+		return GB_EAUTH;
+	default:
+		break;
+	}
+	for (size_t i = 1; i < ERROR_COUNT; i++)
+		if (error_table[i].status == status)
+			return error_table[i].code;
+	return GB_EIO;
+}

@@ -1,0 +1,194 @@
+/* gb_probe: a test client that speaks the wire protocol directly, so
+ * integration tests can send what a well-behaved agent never would: forged
+ * signatures, batches naming another producer, exact retries of a batch.
+ * It prints one line per broker answer ("ack offset=N count=C duplicate=D"
+ * or "error status=S message=...") and exits 0 when it got every answer it
+ * waited for, whatever they said; tests judge the lines. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "gb_codec.h"
+#include "gb_envelope.h"
+#include "gb_error.h"
+#include "gb_keys.h"
+
+static const char usage[] =
+	"usage: gb_probe --endpoint E --broker-key Z85 --key FILE.key --dept ID\n"
+	"                publish --dataset D --seq N [--records K] [--producer P]\n"
+	"                [--forge] [--twice]\n"
+	"  --forge     flip one bit of the signature\n"
+	"  --producer  name P as the producer in the header (signed by us)\n"
+	"  --twice     send the same signed batch twice (a retry)\n";
+
+struct probe {
+	void *ctx, *sock;
+	int timeout_ms;
+};
+
+static int probe_send(struct probe *p, const gb_client_frame *f)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = gb_codec_client_encode(f, &buf, &len);
+	if (rc == 0 && zmq_send(p->sock, buf, len, 0) < 0)
+		rc = GB_EIO;
+	free(buf);
+	return rc;
+}
+
+/* Wait for one server frame; NULL on timeout. */
+static gb_server_frame *probe_recv(struct probe *p)
+{
+	zmq_pollitem_t it = {p->sock, 0, ZMQ_POLLIN, 0};
+	zmq_msg_t msg;
+	gb_server_frame *f = NULL;
+	char why[256];
+
+	if (zmq_poll(&it, 1, p->timeout_ms) <= 0)
+		return NULL;
+	zmq_msg_init(&msg);
+	if (zmq_msg_recv(&msg, p->sock, 0) >= 0 &&
+	    gb_codec_server_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &f,
+				   why, sizeof why) != 0)
+		printf("undecodable frame: %s\n", why);
+	zmq_msg_close(&msg);
+	return f;
+}
+
+/* Print a publish answer; returns false on timeout. */
+static bool print_answer(struct probe *p)
+{
+	gb_server_frame *f = probe_recv(p);
+	if (!f) {
+		printf("timeout\n");
+		return false;
+	}
+	if (f->body_case == GOVBUS__V1__SERVER_FRAME__BODY_PUBLISH_ACK)
+		printf("ack offset=%" PRIu64 " count=%u duplicate=%d\n",
+		       f->publish_ack->base_offset, f->publish_ack->record_count,
+		       f->publish_ack->duplicate ? 1 : 0);
+	else if (f->body_case == GOVBUS__V1__SERVER_FRAME__BODY_ERROR)
+		printf("error status=%u message=%s\n", f->error->status,
+		       f->error->message);
+	else
+		printf("unexpected frame %d\n", (int)f->body_case);
+	gb_codec_server_free(&f);
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	const char *endpoint = NULL, *broker_key = NULL, *key = NULL;
+	const char *dept = NULL, *cmd = NULL, *dataset = NULL, *producer = NULL;
+	uint64_t seq = 1;
+	uint32_t records = 1;
+	bool forge = false, twice = false;
+	uint8_t server_pk[32];
+	gb_identity *id = NULL;
+	struct probe p = {NULL, NULL, 5000};
+	char why[512];
+	int ok = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--endpoint") && v) endpoint = v, i++;
+		else if (!strcmp(a, "--broker-key") && v) broker_key = v, i++;
+		else if (!strcmp(a, "--key") && v) key = v, i++;
+		else if (!strcmp(a, "--dept") && v) dept = v, i++;
+		else if (!strcmp(a, "--dataset") && v) dataset = v, i++;
+		else if (!strcmp(a, "--producer") && v) producer = v, i++;
+		else if (!strcmp(a, "--seq") && v) seq = strtoull(v, NULL, 10), i++;
+		else if (!strcmp(a, "--records") && v) records = (uint32_t)strtoul(v, NULL, 10), i++;
+		else if (!strcmp(a, "--forge")) forge = true;
+		else if (!strcmp(a, "--twice")) twice = true;
+		else if (!strcmp(a, "--help")) { fputs(usage, stdout); return 0; }
+		else if (!cmd) cmd = a;
+		else { fprintf(stderr, "gb_probe: unexpected '%s'\n%s", a, usage); return 2; }
+	}
+	if (!endpoint || !broker_key || !key || !dept || !cmd ||
+	    strcmp(cmd, "publish") != 0 || !dataset) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (gb_key_decode_box(broker_key, server_pk) != 0 ||
+	    gb_identity_load(key, &id, why, sizeof why) != 0) {
+		fprintf(stderr, "gb_probe: bad keys: %s\n", why);
+		return 2;
+	}
+	p.ctx = zmq_ctx_new();
+	p.sock = zmq_socket(p.ctx, ZMQ_DEALER);
+	{
+		int zero = 0;
+		zmq_setsockopt(p.sock, ZMQ_LINGER, &zero, sizeof zero);
+	}
+	zmq_setsockopt(p.sock, ZMQ_CURVE_SERVERKEY, server_pk, 32);
+	zmq_setsockopt(p.sock, ZMQ_CURVE_PUBLICKEY, gb_identity_box_pk(id), 32);
+	zmq_setsockopt(p.sock, ZMQ_CURVE_SECRETKEY, gb_identity_box_sk(id), 32);
+	if (zmq_connect(p.sock, endpoint) != 0) {
+		fprintf(stderr, "gb_probe: connect: %s\n", zmq_strerror(zmq_errno()));
+		goto out;
+	}
+	{
+		gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+		Govbus__V1__Hello h = GOVBUS__V1__HELLO__INIT;
+		gb_server_frame *w;
+		h.protocol = 1;
+		h.agent = (char *)"gb_probe";
+		f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_HELLO;
+		f.hello = &h;
+		probe_send(&p, &f);
+		w = probe_recv(&p);
+		if (!w) {
+			printf("timeout\n");
+			goto out;
+		}
+		gb_codec_server_free(&w);
+	}
+	{
+		uint8_t *recs = NULL, *batch = NULL;
+		size_t rlen = 0, rcap = 0, blen = 0;
+		gb_batch_meta m = {producer ? producer : dept, dataset, seq,
+				   (uint64_t)time(NULL) * 1000000000ull, 0, records};
+		gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+		Govbus__V1__Publish pub = GOVBUS__V1__PUBLISH__INIT;
+		char payload[64];
+
+		for (uint32_t i = 0; i < records; i++) {
+			int n = snprintf(payload, sizeof payload, "probe-%" PRIu64 "-%u", seq, i);
+			gb_envelope_append_record(&recs, &rlen, &rcap, (uint8_t *)payload,
+						  (size_t)n, 0, NULL);
+		}
+		if (gb_envelope_build(&m, recs, rlen, NULL, gb_identity_sign_sk(id),
+				      &batch, &blen) != 0) {
+			fprintf(stderr, "gb_probe: cannot build batch\n");
+			free(recs);
+			goto out;
+		}
+		if (forge)
+			batch[blen - 1] ^= 0x01; /* last byte: inside the signature */
+		pub.request_id = 1;
+		pub.signed_batch.data = batch;
+		pub.signed_batch.len = blen;
+		f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_PUBLISH;
+		f.publish = &pub;
+		probe_send(&p, &f);
+		ok = print_answer(&p);
+		if (ok && twice) {
+			probe_send(&p, &f);
+			ok = print_answer(&p);
+		}
+		free(recs);
+		free(batch);
+	}
+out:
+	if (p.sock)
+		zmq_close(p.sock);
+	if (p.ctx)
+		zmq_ctx_term(p.ctx);
+	gb_identity_destroy(&id);
+	return ok ? 0 : 1;
+}

@@ -1,0 +1,157 @@
+# Shared harness for integration tests: real govbus processes on 127.0.0.1
+# with keys, config and LMDB data in a fresh temporary directory.
+#
+# Meson runs each test with GB_BUILD set to the build directory. Every test
+# sources this file, calls gb_setup, then gb_start_broker, and fails with
+# `fail "why"`, which prints the broker log to help whoever reads the output.
+set -euo pipefail
+
+: "${GB_BUILD:?GB_BUILD must point at the meson build directory}"
+KEYS="$GB_BUILD/keys/govbus-keys"
+BROKER="$GB_BUILD/broker/govbus-broker"
+AGENT="$GB_BUILD/agent/govbus-agent"
+PROBE="$GB_BUILD/tests/gb_probe"
+
+T=$(mktemp -d /tmp/govbus-it.XXXXXX)
+BROKER_PID=""
+
+gb_cleanup() {
+	local pids
+	pids=$(jobs -p || true)
+	[ -n "$BROKER_PID" ] && kill -9 "$BROKER_PID" 2>/dev/null || true
+	[ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+	wait 2>/dev/null || true
+	if [ -z "${GB_KEEP:-}" ]; then rm -rf "$T"; else echo "kept $T"; fi
+}
+trap gb_cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	if [ -f "$T/broker.log" ]; then
+		echo "---- broker log (last 40 lines) ----" >&2
+		tail -n 40 "$T/broker.log" >&2
+	fi
+	exit 1
+}
+
+# A TCP port on 127.0.0.1 nothing listens on right now.
+gb_free_port() {
+	local port
+	for _ in $(seq 1 100); do
+		port=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# Value of KEY ("sign_key" or "box_key") in DIR/ID.pub.
+gb_pub() {
+	sed -n "s/^$2: \"\(.*\)\"$/\1/p" "$T/keys/$1.pub"
+}
+
+# gb_setup: keys for the broker and tax, health, social, audit; a config
+# where tax owns tax.invoices (conditional, granted to health), tax.open
+# (open) and tax.closed (closed); agent configs for every department.
+gb_setup() {
+	PORT=$(gb_free_port) || fail "no free port"
+	ENDPOINT="tcp://127.0.0.1:$PORT"
+	mkdir -p "$T/keys"
+	for id in broker tax health social audit; do
+		"$KEYS" new --dept "$id" --out "$T/keys" >/dev/null
+	done
+	# A department whose key the registry never hears of.
+	"$KEYS" new --dept stranger --out "$T/keys" >/dev/null
+	BROKER_KEY=$(gb_pub broker box_key)
+	gb_write_config "$T/govbus.yaml" "2099-01-01"
+	for id in tax health social audit stranger; do
+		gb_agent_config "$id"
+	done
+}
+
+gb_dept() { # id name [role]
+	local role=""
+	[ -n "${3:-}" ] && role=", role: $3"
+	echo "  - { id: $1, name: \"$2\"$role, sign_key: \"$(gb_pub "$1" sign_key)\", box_key: \"$(gb_pub "$1" box_key)\" }"
+}
+
+# gb_write_config FILE GRANT_EXPIRY [extra grant lines]
+gb_write_config() {
+	local file=$1 expires=$2
+	shift 2
+	{
+		cat <<YAML
+broker:
+  listen: "$ENDPOINT"
+  data_dir: $T/data
+  key: $T/keys/broker.key
+departments:
+$(gb_dept tax "Tax Bureau")
+$(gb_dept health "Health Authority")
+$(gb_dept social "Social Security")
+$(gb_dept audit "National Audit Office" auditor)
+datasets:
+  - { id: tax.invoices, owner: tax, title: VAT invoices, sharing: conditional, classification: internal }
+  - { id: tax.open, owner: tax, title: Published statistics, sharing: open, classification: public }
+  - { id: tax.closed, owner: tax, title: Investigations, sharing: closed, classification: confidential }
+grants:
+  - { dataset: tax.invoices, to: health, rights: [subscribe, replay], purpose: "benefit checks", legal_basis: "Act 12 s.4", approved_by: "board", expires: $expires, history: all }
+YAML
+		for extra in "$@"; do echo "$extra"; done
+	} >"$file"
+}
+
+gb_agent_config() {
+	cat >"$T/$1.yaml" <<YAML
+dept: $1
+key: $T/keys/$1.key
+broker: { endpoint: "$ENDPOINT", public_key: "$BROKER_KEY" }
+YAML
+}
+
+gb_start_broker() {
+	"$BROKER" --config "$T/govbus.yaml" >>"$T/broker.log" 2>&1 &
+	BROKER_PID=$!
+	for _ in $(seq 1 100); do
+		if grep -q "listening on" "$T/broker.log" 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$BROKER_PID" 2>/dev/null || fail "broker exited at start"
+		sleep 0.1
+	done
+	fail "broker did not start listening"
+}
+
+gb_kill_broker() {
+	kill -9 "$BROKER_PID" 2>/dev/null || true
+	wait "$BROKER_PID" 2>/dev/null || true
+	BROKER_PID=""
+}
+
+# Run the agent CLI as department $1 with the remaining arguments.
+gb_agent() {
+	local dept=$1
+	shift
+	"$AGENT" --config "$T/$dept.yaml" "$@"
+}
+
+gb_probe() {
+	local dept=$1
+	shift
+	"$PROBE" --endpoint "$ENDPOINT" --broker-key "$BROKER_KEY" \
+		--key "$T/keys/$dept.key" --dept "$dept" "$@"
+}
+
+# expect_fail STATUS DESCRIPTION CMD...: CMD must exit non-zero and its
+# stderr must mention "(STATUS)" or "status=STATUS".
+expect_fail() {
+	local status=$1 what=$2
+	shift 2
+	local out rc=0
+	out=$("$@" 2>&1) || rc=$?
+	[ "$rc" -ne 0 ] || fail "$what: succeeded, expected a $status refusal"
+	echo "$out" | grep -Eq "\($status\)|status=$status" ||
+		fail "$what: expected status $status, got: $out"
+}
