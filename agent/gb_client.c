@@ -52,6 +52,11 @@ struct gb_client {
 	uint64_t pong_nonce;          /* last nonce answered */
 	int64_t last_heard_ms;
 	int64_t last_sent_ms;
+	/* First send not yet followed by any frame from the broker (0: none).
+	 * Silence is measured from here, not from the last frame heard, so a
+	 * caller that spent minutes outside the library (reading its input)
+	 * does not mistake its own absence for the broker's. */
+	int64_t awaiting_since_ms;
 	bool need_reconnect;
 	int64_t reconnect_since_ms;   /* first failed attempt, 0 if none */
 	char reconnect_reason[128];
@@ -299,10 +304,16 @@ static void socket_close(gb_client *c, int linger_ms)
 	c->sock = NULL;
 }
 
-/* Build a fresh DEALER with CURVE client keys and connect it. */
+/* Build a fresh DEALER with CURVE client keys and connect it.
+ *
+ * ZeroMQ's own reconnection is off: after a broker crash it would deliver
+ * frames still queued for the dead connection to the new broker, which
+ * could store batch k+1 while k died with the old connection, leaving k's
+ * seq unstorable. Every way back to a broker goes through reconnect(),
+ * which re-sends unacknowledged batches in seq order first. */
 static int socket_open(gb_client *c)
 {
-	int zero = 0, hwm = SOCKET_HWM;
+	int zero = 0, hwm = SOCKET_HWM, no_reconnect = -1;
 	int64_t maxmsg = GB_MAX_FRAME;
 	void *s = zmq_socket(c->ctx, ZMQ_DEALER);
 
@@ -317,6 +328,8 @@ static int socket_open(gb_client *c)
 			   GB_BOX_SK_BYTES) ||
 	    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
 	    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero) ||
+	    zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &no_reconnect,
+			   sizeof no_reconnect) ||
 	    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
 	    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm)) {
 		int e = errno;
@@ -353,14 +366,17 @@ int gb_client_send_raw(gb_client *c, const uint8_t *buf, size_t len)
 	for (;;) {
 		if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) >= 0) {
 			c->last_sent_ms = gb_agent_now_ms();
+			if (!c->awaiting_since_ms)
+				c->awaiting_since_ms = c->last_sent_ms;
 			return 0;
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno == EAGAIN &&
-		    socket_poll(c, ZMQ_POLLOUT, (long)c->opts.timeout_ms) > 0)
-			continue;
-		schedule_reconnect(c, "a frame could not be sent");
+		/* With high-water marks far above what we keep in flight,
+		 * EAGAIN means the DEALER has no connection left. */
+		schedule_reconnect(c, errno == EAGAIN
+					      ? "the connection was lost"
+					      : "a frame could not be sent");
 		return 0;
 	}
 }
@@ -404,6 +420,7 @@ static int recv_frame(gb_client *c, gb_server_frame **out)
 		return 0;
 	}
 	c->last_heard_ms = gb_agent_now_ms();
+	c->awaiting_since_ms = 0;
 	rc = gb_codec_server_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), out,
 				    why, sizeof why);
 	zmq_msg_close(&msg);
@@ -458,14 +475,12 @@ static int adopt_welcome(gb_client *c, const Govbus__V1__Welcome *w,
 	return 0;
 }
 
-/* Send Hello on the current socket and wait for Welcome, for at most the
- * timeout and not past `deadline_ms` (-1: none). */
-static int handshake(gb_client *c, bool *restarted, int64_t deadline_ms)
+/* Send Hello on the current socket and wait for Welcome until `until`.
+ * GB_ETIMEOUT (no sentence) when none came. */
+static int hello_once(gb_client *c, bool *restarted, int64_t until)
 {
 	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
 	Govbus__V1__Hello hello = GOVBUS__V1__HELLO__INIT;
-	int64_t deadline;
-	char s[32];
 	int rc;
 
 	hello.protocol = 1;
@@ -475,9 +490,6 @@ static int handshake(gb_client *c, bool *restarted, int64_t deadline_ms)
 	rc = gb_client_send_frame(c, &f);
 	if (rc != 0)
 		return rc;
-	deadline = gb_agent_now_ms() + c->opts.timeout_ms;
-	if (deadline_ms >= 0 && deadline_ms < deadline)
-		deadline = deadline_ms;
 	for (;;) {
 		gb_server_frame *frame = NULL;
 		int64_t now = gb_agent_now_ms();
@@ -486,9 +498,9 @@ static int handshake(gb_client *c, bool *restarted, int64_t deadline_ms)
 			c->interrupted = 0;
 			return gb_client_fail(c, GB_ECLOSED, 0, "interrupted");
 		}
-		if (c->need_reconnect || now >= deadline)
-			break;
-		if (socket_poll(c, ZMQ_POLLIN, (long)(deadline - now)) < 0)
+		if (c->need_reconnect || now >= until)
+			return GB_ETIMEOUT;
+		if (socket_poll(c, ZMQ_POLLIN, (long)(until - now)) < 0)
 			return gb_client_fail(c, GB_EIO, 0, "ZeroMQ poll failed: %s",
 					      zmq_strerror(errno));
 		while ((rc = recv_frame(c, &frame)) == 1) {
@@ -506,12 +518,46 @@ static int handshake(gb_client *c, bool *restarted, int64_t deadline_ms)
 				}
 				break;
 			default:
-				break; /* left over from before: not ours yet */
+				break; /* the socket is new: nothing else is ours */
 			}
 			gb_codec_server_free(&frame);
 		}
 		if (rc < 0)
 			return rc;
+	}
+}
+
+/* Build a socket and say Hello until a Welcome arrives, for at most the
+ * timeout and not past `deadline_ms` (-1: none). With ZeroMQ's own
+ * reconnection off, a socket makes one connection attempt, so a refused
+ * or dropped attempt is retried here with a fresh socket, 100 ms apart at
+ * first, doubling to 1 s (a slow handshake gets longer each time). */
+static int handshake(gb_client *c, bool *restarted, int64_t deadline_ms)
+{
+	int64_t deadline = gb_agent_now_ms() + c->opts.timeout_ms, step = 100;
+	char s[32];
+	int rc;
+
+	if (deadline_ms >= 0 && deadline_ms < deadline)
+		deadline = deadline_ms;
+	for (;;) {
+		int64_t until = gb_agent_now_ms() + step;
+
+		socket_close(c, 0);
+		c->need_reconnect = false; /* lets Hello through */
+		rc = socket_open(c);
+		if (rc != 0)
+			return rc;
+		if (until > deadline)
+			until = deadline;
+		rc = hello_once(c, restarted, until);
+		if (rc != GB_ETIMEOUT)
+			return rc;
+		if (gb_agent_now_ms() >= deadline)
+			break;
+		if (gb_agent_now_ms() < until) /* failed at once: do not spin */
+			zmq_poll(NULL, 0, (long)(until - gb_agent_now_ms()));
+		step = step * 2 < 1000 ? step * 2 : 1000;
 	}
 	return gb_client_fail(
 		c, GB_ETIMEOUT, 0,
@@ -536,13 +582,7 @@ static int reconnect(gb_client *c, int64_t deadline_ms)
 	if (!c->reconnect_since_ms)
 		c->reconnect_since_ms = gb_agent_now_ms();
 	for (;;) {
-		socket_close(c, 0);
-		c->need_reconnect = false; /* lets Hello through */
-		rc = socket_open(c);
-		if (rc == 0)
-			rc = handshake(c, &restarted, deadline_ms);
-		if (rc == 0 && c->need_reconnect)
-			rc = GB_ETIMEOUT; /* Hello itself could not be sent */
+		rc = handshake(c, &restarted, deadline_ms);
 		if (rc == 0)
 			break;
 		c->need_reconnect = true;
@@ -568,6 +608,7 @@ static int reconnect(gb_client *c, int64_t deadline_ms)
 	c->reconnect_since_ms = 0;
 	c->reconnects++;
 	c->last_heard_ms = c->last_sent_ms = gb_agent_now_ms();
+	c->awaiting_since_ms = 0;
 	ev.kind = GB_EVENT_RECONNECTED;
 	ev.restarted = restarted;
 	ev.reason = reason;
@@ -646,12 +687,31 @@ static int64_t min64(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
+/* Receive and dispatch every frame already waiting (bounded per call).
+ * Returns how many were handled, or a fatal error. */
+static int drain(gb_client *c)
+{
+	int handled = 0;
+
+	for (int i = 0; i < FRAMES_PER_WAKE; i++) {
+		gb_server_frame *frame = NULL;
+		int rc = recv_frame(c, &frame);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			break;
+		dispatch(c, frame);
+		handled++;
+	}
+	return handled;
+}
+
 int gb_client_wait(gb_client *c, int64_t deadline_ms)
 {
 	for (;;) {
-		int64_t now = gb_agent_now_ms(), due = INT64_MAX, wait;
+		int64_t now, due = INT64_MAX;
 		char why[96], s[32];
-		int handled = 0, rc;
+		int rc;
 
 		if (c->fatal)
 			return c->fatal;
@@ -659,8 +719,15 @@ int gb_client_wait(gb_client *c, int64_t deadline_ms)
 			c->interrupted = 0;
 			return gb_client_fail(c, GB_ECLOSED, 0, "interrupted");
 		}
-		if (!c->need_reconnect &&
-		    now - c->last_heard_ms >= (int64_t)c->opts.timeout_ms) {
+		/* What already arrived counts before any silence is judged. */
+		if (c->sock && !c->need_reconnect) {
+			rc = drain(c);
+			if (rc != 0)
+				return rc < 0 ? rc : 0;
+		}
+		now = gb_agent_now_ms();
+		if (!c->need_reconnect && c->awaiting_since_ms &&
+		    now - c->awaiting_since_ms >= (int64_t)c->opts.timeout_ms) {
 			snprintf(why, sizeof why, "no answer for %s s",
 				 seconds(c->opts.timeout_ms, s, sizeof s));
 			schedule_reconnect(c, why);
@@ -675,30 +742,19 @@ int gb_client_wait(gb_client *c, int64_t deadline_ms)
 		if (now - c->last_sent_ms >= (int64_t)c->opts.ping_ms)
 			send_ping(c);
 		due = min64(due, c->last_sent_ms + c->opts.ping_ms);
-		due = min64(due, c->last_heard_ms + c->opts.timeout_ms);
-		if (deadline_ms >= 0)
+		if (c->awaiting_since_ms)
+			due = min64(due, c->awaiting_since_ms + c->opts.timeout_ms);
+		if (deadline_ms >= 0) {
+			if (now >= deadline_ms)
+				return GB_ETIMEOUT;
 			due = min64(due, deadline_ms);
-		wait = due > now ? due - now : 0;
-		if (socket_poll(c, ZMQ_POLLIN, (long)wait) < 0) {
+		}
+		if (socket_poll(c, ZMQ_POLLIN, (long)(due > now ? due - now : 0)) < 0) {
 			c->fatal = GB_EIO;
 			return gb_client_fail(c, GB_EIO, 0,
 					      "ZeroMQ poll failed: %s",
 					      zmq_strerror(errno));
 		}
-		for (int i = 0; i < FRAMES_PER_WAKE; i++) {
-			gb_server_frame *frame = NULL;
-			rc = recv_frame(c, &frame);
-			if (rc < 0)
-				return rc;
-			if (rc == 0)
-				break;
-			dispatch(c, frame);
-			handled++;
-		}
-		if (handled)
-			return 0;
-		if (deadline_ms >= 0 && gb_agent_now_ms() >= deadline_ms)
-			return GB_ETIMEOUT;
 	}
 }
 
@@ -777,9 +833,7 @@ int gb_client_open(const gb_agent_config *cfg, const gb_client_options *opts,
 				    "context: %s", zmq_strerror(errno));
 		goto err;
 	}
-	rc = socket_open(c);
-	if (rc == 0)
-		rc = handshake(c, &restarted, -1);
+	rc = handshake(c, &restarted, -1);
 	if (rc != 0)
 		goto err;
 	c->last_heard_ms = c->last_sent_ms = gb_agent_now_ms();

@@ -68,6 +68,7 @@ struct fake {
 	/* misbehaviour */
 	uint64_t fail_seq_once;       /* 503 on its first arrival */
 	uint64_t swallow_seq;         /* store but never ack (once) */
+	uint64_t crash_seq;           /* on arrival: lose it, restart (once) */
 	int64_t tamper_base, bad_chain_base, skip_base; /* -1: off */
 	unsigned revoke_after;        /* 403 after this many deliveries */
 	/* counters */
@@ -147,6 +148,14 @@ static void fake_publish(const uint8_t *peer, size_t peer_len,
 	}
 	pthread_mutex_lock(&fk.mu);
 	fk.publishes++;
+	if (h->producer_seq == fk.crash_seq) {
+		/* a crash before the commit: this batch and everything still
+		 * in flight are lost with the process */
+		fk.crash_seq = 0;
+		atomic_store(&fk.restart, 1);
+		pthread_mutex_unlock(&fk.mu);
+		goto out;
+	}
 	if (h->producer_seq == fk.fail_seq_once) {
 		fk.fail_seq_once = 0;
 		pthread_mutex_unlock(&fk.mu);
@@ -431,7 +440,7 @@ static void *fake_main(void *arg)
 			continue;
 		}
 		zmq_poll(&it, 1, 5);
-		while (it.revents & ZMQ_POLLIN) {
+		while ((it.revents & ZMQ_POLLIN) && !atomic_load(&fk.restart)) {
 			zmq_msg_t peer, body;
 			zmq_msg_init(&peer);
 			zmq_msg_init(&body);
@@ -883,6 +892,49 @@ static void test_reconnect_publish(void)
 	gb_client_close(&c);
 }
 
+/* The broker dies on receiving a batch while later ones are still on
+ * their way. None of those may reach the restarted broker before the lost
+ * one is re-sent, or its seq could never be stored again (409). */
+static void test_crash_mid_pipeline(void)
+{
+	struct events ev = {0};
+	gb_client *c = connect_client(NULL, &ev);
+	gb_publisher_options o;
+	gb_publisher *p = NULL;
+	gb_publisher_stats st;
+	uint64_t first_seq, base = fk.next_offset;
+	char buf[96];
+	int rc = 0;
+
+	if (!c)
+		return;
+	gb_publisher_options_init(&o);
+	o.max_records = 10;
+	o.window = 8;
+	CHECK_RC(gb_publisher_open(c, DATASET, &o, &p), 0);
+	first_seq = fk.last_seq + 1;
+	fk.crash_seq = first_seq + 2;
+	for (uint64_t i = 0; i < 200 && rc == 0; i++) {
+		payload_of(base + i, buf, sizeof buf);
+		rc = gb_publisher_add(p, buf, strlen(buf), NULL);
+	}
+	if (rc == 0)
+		rc = gb_publisher_flush(p);
+	CHECK_RC(rc, 0);
+	if (rc)
+		fprintf(stderr, "  flush: %s\n", gb_client_last_error(c));
+	gb_publisher_stats_get(p, &st);
+	CHECK(st.records == 200);
+	CHECK(fk.next_offset == base + 200);
+	CHECK(ev.restarts >= 1);
+	pthread_mutex_lock(&fk.mu);
+	for (size_t i = 1; i < fk.nlog; i++)
+		CHECK(fk.log[i].seq == fk.log[i - 1].seq + 1);
+	pthread_mutex_unlock(&fk.mu);
+	gb_publisher_close(&p);
+	gb_client_close(&c);
+}
+
 /* A 5xx on one batch while later ones are stored: with a broker that only
  * wants seqs to increase, the failed batch can never be stored under its
  * seq. The job must fail and say so, not report success. */
@@ -967,6 +1019,7 @@ int main(void)
 	test_pins();
 	test_reconnect_subscribe();
 	test_reconnect_publish();
+	test_crash_mid_pipeline();
 	test_retry_gap();
 	test_unreachable();
 

@@ -411,7 +411,7 @@ void gb_subscription_on_ok(gb_subscription *s, const Govbus__V1__SubscribeOk *ok
 		(void)end_sub(s, GB_EAUTH, 0, false,
 			      "the broker reports signing key %s for %s, owner "
 			      "of %s, but this agent's config pins a different "
-			      "key under peers: — stopping the subscription",
+			      "key under peers:, so the subscription stops",
 			      got, ok->owner, s->dataset);
 		return;
 	}
@@ -812,7 +812,9 @@ int gb_subscription_open(gb_client *c, const char *dataset,
 			return rc;
 		}
 	}
-	if (s->state == SUB_ENDED) {
+	/* Ended after its SubscribeOk (e.g. revoked within the same burst of
+	 * frames): the delivered records come first, next() reports the end. */
+	if (s->state == SUB_ENDED && !s->ok_seen) {
 		rc = restate(s);
 		gb_client_remove_subscription(c, s);
 		queue_clear(s);
@@ -830,8 +832,11 @@ void gb_subscription_close(gb_subscription **sp)
 	if (!sp || !*sp)
 		return;
 	s = *sp;
-	if (s->state != SUB_ENDED && !gb_client_error(s->c)) {
+	if (!gb_client_error(s->c)) {
 		(void)send_ack(s);
+		/* Also after a local verification failure: the broker still
+		 * holds the subscription. After the broker's own Error it is
+		 * gone there, and an Unsubscribe for it is ignored. */
 		send_unsubscribe(s);
 	}
 	gb_client_remove_subscription(s->c, s);

@@ -104,7 +104,8 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see govbus-agent %s--help)\n", cmd ? cmd : "");
+	fprintf(stderr, " (see govbus-agent %s%s--help)\n", cmd ? cmd : "",
+		cmd ? " " : "");
 	return 2;
 }
 
@@ -116,16 +117,21 @@ static void clear_progress(void)
 	}
 }
 
-/* One sentence with the status code; returns exit status 1. */
+/* One sentence with the status code; returns exit status 1. `what` is
+ * "publish" or "subscribe" (then "refused" for 4xx, "failed" for 5xx), or a
+ * complete phrase such as "subscription ended". */
 static int report(gb_client *c, const char *what, int rc)
 {
+	const char *verb = "";
+
 	clear_progress();
 	if (rc == GB_ECLOSED && !strcmp(gb_client_last_error(c), "interrupted")) {
 		fprintf(stderr, "govbus-agent: %s interrupted\n", what);
 		return 1;
 	}
-	fprintf(stderr, "govbus-agent: %s %s (%u): %s\n", what,
-		gb_client_last_status(c) < 500 ? "refused" : "failed",
+	if (!strchr(what, ' '))
+		verb = gb_client_last_status(c) < 500 ? " refused" : " failed";
+	fprintf(stderr, "govbus-agent: %s%s (%u): %s\n", what, verb,
 		gb_client_last_status(c),
 		gb_client_last_error(c)[0] ? gb_client_last_error(c)
 					   : gb_strerror(rc));
@@ -562,7 +568,7 @@ static int cmd_subscribe(const char *config, int argc, char **argv)
 			break;
 		if (rc != 0) {
 			fflush(stdout);
-			status = report(c, "subscription", rc);
+			status = report(c, "subscription ended", rc);
 			goto out;
 		}
 		if (gb_writer_put(w, &rec) != 0) {
@@ -579,7 +585,7 @@ static int cmd_subscribe(const char *config, int argc, char **argv)
 	/* Everything output is now consumed: move the durable cursor. */
 	rc = gb_subscription_commit(sub);
 	if (rc != 0) {
-		status = report(c, "cursor update", rc);
+		status = report(c, "cursor update failed", rc);
 		goto out;
 	}
 	status = 0;

@@ -1492,6 +1492,13 @@ static int parse_grant(struct loader *ld, const yaml_node_t *node, size_t i)
 	if (rc)
 		return rc;
 	g->history = (gb_history)history;
+	/* Without a fixed start, "since the grant" would move with every
+	 * reload and silently hide records the consumer could read before. */
+	if (g->history == GB_HISTORY_SINCE_GRANT && !v[GR_STARTS])
+		return fail_at(ld, v[GR_HISTORY]->start_mark,
+			       "%s: history since-grant needs a starts date",
+			       field_path(field, sizeof field, where,
+					  "history"));
 	ld->grant_src[i] = (struct grant_src){v[GR_TO]};
 	return 0;
 }

@@ -35,7 +35,7 @@ typedef struct gb_decision {
  *    subscribe, REPLAY needs replay, READ_CONTENT needs either), whose
  *    starts_ns <= now < expires_ns; an expired grant gives GB_EEXPIRED;
  *    REPLAY with history none is denied, since-grant sets history_from_ns to
- *    the grant start (starts_ns, or the registry load time when absent).
+ *    the grant's starts_ns (the loader requires starts for since-grant).
  *  - closed: owner and auditors only. */
 gb_decision gb_policy_decide(const gb_registry *reg, const char *dept,
 			     gb_action action, const char *dataset,

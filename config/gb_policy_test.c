@@ -67,7 +67,7 @@ static const char registry_yaml[] =
 	" starts: 2026-01-01, expires: 2027-01-01 }\n"
 	"  - { dataset: tax.invoices, to: health, rights: [subscribe],"
 	" purpose: p, legal_basis: l, approved_by: a,"
-	" expires: 2027-01-01, history: since-grant }\n"
+	" starts: 2026-01-15, expires: 2027-01-01, history: since-grant }\n"
 	"  - { dataset: tax.invoices, to: market, rights: [replay, subscribe],"
 	" purpose: p, legal_basis: l, approved_by: a,"
 	" expires: 2027-01-01, history: none }\n"
@@ -78,7 +78,8 @@ static const char registry_yaml[] =
 	" starts: 2026-03-01, expires: 2028-01-01, history: since-grant }\n"
 	"  - { dataset: social.benefits, to: health,"
 	" rights: [subscribe, replay], purpose: p, legal_basis: l,"
-	" approved_by: a, expires: 2028-01-01, history: since-grant }\n"
+	" approved_by: a, starts: 2026-02-01, expires: 2028-01-01,"
+	" history: since-grant }\n"
 	"  - { dataset: social.benefits, to: market, rights: [subscribe],"
 	" purpose: p, legal_basis: l, approved_by: a,"
 	" starts: 2026-09-01, expires: 2028-01-01 }\n";
@@ -207,14 +208,13 @@ static const struct row rows[] = {
 	{"tax", SUB, "tax.invoices", {2040, 1, 1}, true, 0, "owner", false,
 	 {0}},
 
-	/* History: since-grant starts at the grant's start, or at the load
-	 * time when the grant gives none. */
+	/* History: since-grant starts at the grant's start date. */
 	{"tax", REP, "social.benefits", LOADED, true, 0, "granted", true,
 	 {2026, 3, 1}},
 	{"health", REP, "social.benefits", LOADED, true, 0, "granted", true,
-	 AT_LOAD},
+	 {2026, 2, 1}},
 	{"health", REP, "social.benefits", {2027, 3, 1}, true, 0, "granted",
-	 true, AT_LOAD},
+	 true, {2026, 2, 1}},
 
 	/* Unknown names. */
 	{"nobody", SUB, "tax.register", LOADED, false, GB_EAUTH,

@@ -15,7 +15,7 @@ gb_agent health subscribe --dataset tax.invoices --from earliest --count $N \
 LIVE=$!
 # Feed the input in paced chunks so the kills land mid-stream.
 split -l 2000 "$T/input.txt" "$T/chunk."
-for c in "$T"/chunk.*; do cat "$c"; sleep 0.03; done |
+for c in "$T"/chunk.*; do cat "$c"; sleep 0.06; done |
 	gb_agent tax publish --dataset tax.invoices --batch 500 2>"$T/pub.err" &
 PUB=$!
 for k in $(seq 1 "$KILLS"); do

@@ -16,10 +16,9 @@ T=$(mktemp -d /tmp/govbus-it.XXXXXX)
 BROKER_PID=""
 
 gb_cleanup() {
-	local pids
-	pids=$(jobs -p || true)
-	[ -n "$BROKER_PID" ] && kill -9 "$BROKER_PID" 2>/dev/null || true
-	[ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+	# Every process a test starts names a file under $T on its command
+	# line; background agents run in subshells, so kill by that, not by pid.
+	pkill -9 -f -- "$T/" 2>/dev/null || true
 	wait 2>/dev/null || true
 	if [ -z "${GB_KEEP:-}" ]; then rm -rf "$T"; else echo "kept $T"; fi
 }
