@@ -284,12 +284,13 @@ static int resolve_key_path(struct loader *ld, const yaml_node_t *node,
 static int load_broker(struct loader *ld, const yaml_node_t *map)
 {
 	static const struct field fields[] = {
-		{"endpoint", true}, {"public_key", true}, {"timeout", false}};
-	const yaml_node_t *v[3];
-	const char *endpoint, *pk, *timeout;
+		{"endpoint", true}, {"public_key", true}, {"timeout", false},
+		{"sign_key", false}}; /* sign_key: audit (issue 4) */
+	const yaml_node_t *v[4];
+	const char *endpoint, *pk, *timeout, *sign_key;
 	int rc;
 
-	rc = map_fields(ld, map, "broker", fields, 3, v);
+	rc = map_fields(ld, map, "broker", fields, 4, v);
 	if (rc != 0)
 		return rc;
 	if ((rc = scalar(ld, v[0], "broker.endpoint", &endpoint)) != 0 ||
@@ -324,6 +325,16 @@ static int load_broker(struct loader *ld, const yaml_node_t *map)
 				       "number of seconds between %.2f and %.0f",
 				       timeout, TIMEOUT_MIN_S, TIMEOUT_MAX_S);
 		ld->cfg->timeout_ms = (unsigned)(s * 1000.0 + 0.5);
+	}
+	if (v[3]) { /* audit (issue 4): the pinned checkpoint key */
+		if ((rc = scalar(ld, v[3], "broker.sign_key", &sign_key)) != 0)
+			return rc;
+		if (gb_key_decode_sign(sign_key, ld->cfg->broker_sign_pk) != 0)
+			return fail_at(ld, v[3]->start_mark,
+				       "broker.sign_key: not a base64 Ed25519 "
+				       "public key (as govbus-keys show prints "
+				       "sign_key)");
+		ld->cfg->have_broker_sign_pk = true;
 	}
 	return 0;
 }

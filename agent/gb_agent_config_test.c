@@ -1,6 +1,7 @@
 /* Tests for the agent config loader: a good file (key path resolved
  * against the config's folder, defaults, peers) and every kind of refusal,
  * each checked for its file:line:col and the field it names. */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,21 @@ static void test_errors(void)
 	CHECK_CONTAINS(why, "/nonexistent/agent.yaml: cannot open");
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Remove the test's temporary folder and everything in it. */
+static void remove_tree(const char *path)
+{
+	nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof dir, "/tmp/gb_agent_config_test.XXXXXX");
@@ -206,5 +222,6 @@ int main(void)
 	}
 	test_good();
 	test_errors();
+	remove_tree(dir);
 	TEST_EXIT();
 }

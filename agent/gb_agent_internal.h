@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "gb_codec.h"
+#include "gb_keyring.h"
 #include "gb_keys.h"
 #include "govbus.h"
 
@@ -31,6 +32,10 @@ struct gb_agent_config {
 	char *key_path;               /* resolved against the config's folder */
 	char *endpoint;
 	uint8_t broker_box_pk[GB_BOX_PK_BYTES];
+	/* audit (issue 4): broker.sign_key, the broker's Ed25519 key that
+	 * checkpoints must verify under, pinned by an auditor. */
+	bool have_broker_sign_pk;
+	uint8_t broker_sign_pk[GB_SIGN_PK_BYTES];
 	unsigned timeout_ms;
 	gb_agent_peer *peers;
 	size_t peer_count;
@@ -84,6 +89,14 @@ void gb_client_emit(gb_client *c, const gb_event *ev);
 /* The sticky client-level error (0 if none). */
 int gb_client_error(const gb_client *c);
 
+/* audit (issue 4): a hook that sees every frame from the broker before the
+ * dispatcher does, for requests the library itself does not make
+ * (checkpoints, registry, raw replays). Returning true takes the frame: the
+ * hook frees it (gb_codec_server_free). NULL removes the hook. */
+typedef bool (*gb_client_frame_hook)(void *arg, gb_server_frame *frame);
+void gb_client_set_frame_hook(gb_client *c, gb_client_frame_hook hook,
+			      void *arg);
+
 /* Producer positions: the last seq of `dataset` known to this client
  * (Welcome at first connect, then what publishers have used). */
 uint64_t gb_client_position(const gb_client *c, const char *dataset);
@@ -95,6 +108,66 @@ void gb_client_remove_publisher(gb_client *c, gb_publisher *p);
 gb_publisher *gb_client_find_publisher(gb_client *c, const char *dataset);
 void gb_client_add_subscription(gb_client *c, gb_subscription *s);
 void gb_client_remove_subscription(gb_client *c, gb_subscription *s);
+
+/* ---------------------------------------------------------------- key requests
+ * KeyFetch and KeyUpload frames are answered by request_id with a KeyInfo,
+ * a KeyUploadAck or an Error. The client keeps each encoded request until
+ * its answer arrives and re-sends it after every reconnect (both requests
+ * are safe to repeat). */
+
+/* Give `frame` (a KeyFetch or KeyUpload) a fresh request_id, remember it
+ * and send it. Returns 0 or GB_ENOMEM / GB_EINVAL. */
+int gb_client_request_start(gb_client *c, gb_client_frame *frame,
+			    uint64_t *request_id);
+/* 1 with *answer (the caller frees it) once the request is answered, which
+ * also forgets it; 0 while it is pending. */
+int gb_client_request_take(gb_client *c, uint64_t request_id,
+			   gb_server_frame **answer);
+/* Forget a request; a late answer is then dropped. */
+void gb_client_request_cancel(gb_client *c, uint64_t request_id);
+/* Start a request and wait for its answer, handling every other frame
+ * meanwhile. GB_ETIMEOUT when the broker stays alive but does not answer
+ * for max(10 timeouts, 30 s); or a client-level error. */
+int gb_client_request(gb_client *c, gb_client_frame *frame,
+		      gb_server_frame **answer);
+
+/* Take (and clear) the note that the broker pushed key work for `dataset`
+ * (NULL: any dataset, whose name is copied to `out`). */
+bool gb_client_take_key_push(gb_client *c, const char *dataset, char *out,
+			     size_t out_len);
+
+/* The dataset keys this client holds (gb_keyring.h). */
+gb_keyring *gb_client_keyring(gb_client *c);
+
+/* ---------------------------------------------------------------- dataset keys
+ * (gb_dataset_keys.c) The two sides of DESIGN §5 over the requests above.
+ * Both report through gb_client_fail and gb_client_emit. */
+
+/* Ask for the key state of `dataset` and this department's own wrap of
+ * `epoch` (0: the current one). *info (free with gb_codec_server_free) is
+ * a ServerFrame holding a KeyInfo that names `dataset`. A broker refusal
+ * comes back as its error (GB_EPERM, GB_ENOTFOUND...). */
+int gb_dataset_keys_fetch(gb_client *c, const char *dataset, uint32_t epoch,
+			  gb_server_frame **info);
+
+/* Reader side: open the wrap carried by `ki` (a KeyInfo for `dataset`
+ * whose signed_wrap is not empty) into the keyring as the key of `epoch`,
+ * checking it was signed by `owner` under `owner_pk` and sealed to this
+ * department. `commitment` (may be NULL) receives the wrap's commitment.
+ * On failure `why` says what was wrong with the wrap. */
+int gb_dataset_keys_adopt(gb_client *c, const Govbus__V1__KeyInfo *ki,
+			  const char *dataset, uint32_t epoch,
+			  const char *owner, const uint8_t *owner_pk,
+			  uint8_t *commitment, char *why, size_t why_len);
+
+/* Owner side: make sure `dataset` has a usable key epoch and this client
+ * holds its key — open a new epoch when there is none, when the broker
+ * asks for rotation, or when no own wrap of the current one exists — then
+ * upload the wraps the broker reports missing (failures there are
+ * reported as GB_EVENT_KEY_FAILED and do not fail the call).
+ * @param current  receives the epoch publishes must use (may be NULL) */
+int gb_dataset_keys_sync(gb_client *c, const char *dataset,
+			 uint32_t *current);
 
 /* ---------------------------------------------------------------- publisher
  * Called by the client's dispatcher. */

@@ -23,15 +23,37 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "gb_keyring.h"
+
 #define DEFAULT_PING_MS 1000u
 #define DEFAULT_GIVE_UP_MS 60000u
 #define SOCKET_HWM 100000
 #define FRAMES_PER_WAKE 1024
 #define CLOSE_LINGER_MS 1000
+/* How long a key request may go unanswered while the connection is alive. */
+#define REQUEST_TIMEOUT_MIN_MS 30000
 
 struct position {
 	char dataset[GB_MAX_ID_LEN + 1];
 	uint64_t last_seq;
+};
+
+/* A KeyFetch or KeyUpload waiting for its answer (KeyInfo, KeyUploadAck or
+ * Error with the same request_id). */
+struct key_request {
+	struct key_request *next;
+	uint64_t id;
+	uint8_t *frame;               /* encoded, re-sent after a reconnect */
+	size_t frame_len;
+	gb_server_frame *answer;      /* NULL until answered */
+};
+
+/* A dataset the broker asked this owner to do key work for (a KeyInfo with
+ * request_id 0). Only the name is kept: the work starts with a fresh fetch,
+ * so a stale push can do no harm. */
+struct key_push {
+	struct key_push *next;
+	char dataset[GB_MAX_ID_LEN + 1];
 };
 
 struct gb_client {
@@ -50,7 +72,6 @@ struct gb_client {
 	uint64_t next_subscription_id;
 	uint64_t ping_nonce;          /* last nonce sent */
 	uint64_t pong_nonce;          /* last nonce answered */
-	int64_t last_heard_ms;
 	int64_t last_sent_ms;
 	/* First send not yet followed by any frame from the broker (0: none).
 	 * Silence is measured from here, not from the last frame heard, so a
@@ -66,7 +87,12 @@ struct gb_client {
 	gb_publisher *pubs;
 	gb_subscription *subs;
 	uint64_t reconnects;
+	struct key_request *requests;
+	struct key_push *pushes;
+	gb_keyring *keys;
 	volatile sig_atomic_t interrupted;
+	gb_client_frame_hook frame_hook; /* audit (issue 4) */
+	void *frame_hook_arg;
 };
 
 /* ---------------------------------------------------------------- time */
@@ -166,6 +192,14 @@ uint64_t gb_client_next_subscription_id(gb_client *c)
 void gb_client_interrupt(gb_client *c)
 {
 	c->interrupted = 1;
+}
+
+/* audit (issue 4): see gb_agent_internal.h. */
+void gb_client_set_frame_hook(gb_client *c, gb_client_frame_hook hook,
+			      void *arg)
+{
+	c->frame_hook = hook;
+	c->frame_hook_arg = arg;
 }
 
 void gb_client_emit(gb_client *c, const gb_event *ev)
@@ -285,6 +319,175 @@ static gb_publisher *find_request_owner(gb_client *c, uint64_t request_id)
 	return NULL;
 }
 
+/* ---------------------------------------------------------------- key requests */
+
+gb_keyring *gb_client_keyring(gb_client *c)
+{
+	return c->keys;
+}
+
+static struct key_request *request_find(gb_client *c, uint64_t id)
+{
+	for (struct key_request *r = c->requests; r; r = r->next)
+		if (r->id == id)
+			return r;
+	return NULL;
+}
+
+static void request_free(struct key_request *r)
+{
+	free(r->frame);
+	gb_codec_server_free(&r->answer);
+	free(r);
+}
+
+int gb_client_request_start(gb_client *c, gb_client_frame *frame,
+			    uint64_t *request_id)
+{
+	struct key_request *r = calloc(1, sizeof *r);
+	int rc;
+
+	*request_id = 0;
+	if (!r)
+		return gb_client_fail(c, GB_ENOMEM, 0, "out of memory");
+	r->id = gb_client_next_request_id(c);
+	switch (frame->body_case) {
+	case GOVBUS__V1__CLIENT_FRAME__BODY_KEY_FETCH:
+		frame->key_fetch->request_id = r->id;
+		break;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_KEY_UPLOAD:
+		frame->key_upload->request_id = r->id;
+		break;
+	default:
+		free(r);
+		return gb_client_fail(c, GB_EINVAL, 0,
+				      "not a key request frame");
+	}
+	rc = gb_codec_client_encode(frame, &r->frame, &r->frame_len);
+	if (rc != 0) {
+		free(r);
+		return gb_client_fail(c, rc, 0, "out of memory encoding a "
+				      "key request");
+	}
+	r->next = c->requests;
+	c->requests = r;
+	*request_id = r->id;
+	return gb_client_send_raw(c, r->frame, r->frame_len);
+}
+
+int gb_client_request_take(gb_client *c, uint64_t request_id,
+			   gb_server_frame **answer)
+{
+	struct key_request *r = request_find(c, request_id);
+
+	*answer = NULL;
+	if (!r || !r->answer)
+		return 0;
+	*answer = r->answer;
+	r->answer = NULL;
+	gb_client_request_cancel(c, request_id);
+	return 1;
+}
+
+void gb_client_request_cancel(gb_client *c, uint64_t request_id)
+{
+	for (struct key_request **rp = &c->requests; *rp; rp = &(*rp)->next)
+		if ((*rp)->id == request_id) {
+			struct key_request *r = *rp;
+			*rp = r->next;
+			request_free(r);
+			return;
+		}
+}
+
+int gb_client_request(gb_client *c, gb_client_frame *frame,
+		      gb_server_frame **answer)
+{
+	int64_t wait_ms = 10 * (int64_t)c->opts.timeout_ms, deadline;
+	uint64_t id;
+	int rc;
+
+	*answer = NULL;
+	if (wait_ms < REQUEST_TIMEOUT_MIN_MS)
+		wait_ms = REQUEST_TIMEOUT_MIN_MS;
+	rc = gb_client_request_start(c, frame, &id);
+	if (rc != 0)
+		return rc;
+	deadline = gb_agent_now_ms() + wait_ms;
+	while (!gb_client_request_take(c, id, answer)) {
+		rc = gb_client_wait(c, deadline);
+		if (rc == GB_ETIMEOUT && gb_agent_now_ms() >= deadline) {
+			gb_client_request_cancel(c, id);
+			return gb_client_fail(c, GB_ETIMEOUT, 0,
+					      "the broker did not answer a key "
+					      "request within %lld s",
+					      (long long)(wait_ms / 1000));
+		}
+		if (rc != 0 && rc != GB_ETIMEOUT) {
+			gb_client_request_cancel(c, id);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Note a pushed KeyInfo: key work to do for its dataset. */
+static void push_note(gb_client *c, const char *dataset)
+{
+	struct key_push *k;
+
+	for (k = c->pushes; k; k = k->next)
+		if (!strcmp(k->dataset, dataset))
+			return;
+	k = calloc(1, sizeof *k);
+	if (!k)
+		return; /* a later push or sweep brings the work back */
+	snprintf(k->dataset, sizeof k->dataset, "%s", dataset);
+	k->next = c->pushes;
+	c->pushes = k;
+}
+
+bool gb_client_take_key_push(gb_client *c, const char *dataset, char *out,
+			     size_t out_len)
+{
+	for (struct key_push **kp = &c->pushes; *kp; kp = &(*kp)->next) {
+		struct key_push *k = *kp;
+		if (dataset && strcmp(k->dataset, dataset) != 0)
+			continue;
+		if (out && out_len)
+			snprintf(out, out_len, "%s", k->dataset);
+		*kp = k->next;
+		free(k);
+		return true;
+	}
+	return false;
+}
+
+int gb_client_next_key_work(gb_client *c, char *dataset, size_t len,
+			    int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : gb_agent_now_ms() + timeout_ms;
+
+	for (;;) {
+		int rc;
+		if (gb_client_take_key_push(c, NULL, dataset, len))
+			return 0;
+		rc = gb_client_wait(c, deadline);
+		if (rc != 0)
+			return rc;
+	}
+}
+
+size_t gb_client_owned_count(const gb_client *c)
+{
+	return c->pos_count;
+}
+
+const char *gb_client_owned_dataset(const gb_client *c, size_t i)
+{
+	return i < c->pos_count ? c->pos[i].dataset : NULL;
+}
+
 /* ---------------------------------------------------------------- socket */
 
 static void schedule_reconnect(gb_client *c, const char *reason)
@@ -348,8 +551,9 @@ static int socket_open(gb_client *c)
 	return 0;
 }
 
-/* Wait up to `ms` for the socket to be readable (ZMQ_POLLIN) or writable.
- * Returns 1 when ready, 0 on timeout or EINTR, -1 on a ZeroMQ error. */
+/* Wait up to `ms` for `events` on the socket. Returns 1 when ready, 0 on
+ * timeout or EINTR (the caller's loop checks for an interrupt), -1 on a
+ * ZeroMQ error. */
 static int socket_poll(gb_client *c, short events, long ms)
 {
 	zmq_pollitem_t item = {c->sock, 0, events, 0};
@@ -419,7 +623,6 @@ static int recv_frame(gb_client *c, gb_server_frame **out)
 		zmq_msg_close(&msg);
 		return 0;
 	}
-	c->last_heard_ms = gb_agent_now_ms();
 	c->awaiting_since_ms = 0;
 	rc = gb_codec_server_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), out,
 				    why, sizeof why);
@@ -607,12 +810,15 @@ static int reconnect(gb_client *c, int64_t deadline_ms)
 	}
 	c->reconnect_since_ms = 0;
 	c->reconnects++;
-	c->last_heard_ms = c->last_sent_ms = gb_agent_now_ms();
+	c->last_sent_ms = gb_agent_now_ms();
 	c->awaiting_since_ms = 0;
 	ev.kind = GB_EVENT_RECONNECTED;
 	ev.restarted = restarted;
 	ev.reason = reason;
 	gb_client_emit(c, &ev);
+	for (struct key_request *r = c->requests; r; r = r->next)
+		if (!r->answer)
+			(void)gb_client_send_raw(c, r->frame, r->frame_len);
 	for (gb_publisher *p = c->pubs; p; p = gb_publisher_list_next(p))
 		gb_publisher_on_reconnect(p, restarted);
 	for (gb_subscription *sub = c->subs; sub;
@@ -623,8 +829,21 @@ static int reconnect(gb_client *c, int64_t deadline_ms)
 
 /* ---------------------------------------------------------------- dispatch */
 
+/* Hand `frame` to the key request it answers; false when none waits. */
+static bool answer_request(gb_client *c, uint64_t id, gb_server_frame *frame)
+{
+	struct key_request *r = request_find(c, id);
+
+	if (!r || r->answer)
+		return false; /* late or repeated: the request is done */
+	r->answer = frame;
+	return true;
+}
+
 static void dispatch(gb_client *c, gb_server_frame *frame)
 {
+	if (c->frame_hook && c->frame_hook(c->frame_hook_arg, frame))
+		return; /* audit (issue 4): the hook took the frame */
 	switch (frame->body_case) {
 	case GOVBUS__V1__SERVER_FRAME__BODY_WELCOME:
 		if (frame->welcome->instance != c->instance)
@@ -660,9 +879,23 @@ static void dispatch(gb_client *c, gb_server_frame *frame)
 		}
 		break;
 	}
+	case GOVBUS__V1__SERVER_FRAME__BODY_KEY_INFO:
+		if (frame->key_info->request_id == 0) {
+			push_note(c, frame->key_info->dataset);
+			break;
+		}
+		if (answer_request(c, frame->key_info->request_id, frame))
+			return; /* the request owns the frame now */
+		break;
+	case GOVBUS__V1__SERVER_FRAME__BODY_KEY_UPLOAD_ACK:
+		if (answer_request(c, frame->key_upload_ack->request_id, frame))
+			return;
+		break;
 	case GOVBUS__V1__SERVER_FRAME__BODY_ERROR: {
 		const Govbus__V1__Error *e = frame->error;
-		if (e->request_id) {
+		if (e->request_id && answer_request(c, e->request_id, frame)) {
+			return;
+		} else if (e->request_id) {
 			gb_publisher *p = find_request_owner(c, e->request_id);
 			if (p)
 				gb_publisher_on_error(p, e);
@@ -822,6 +1055,11 @@ int gb_client_open(const gb_agent_config *cfg, const gb_client_options *opts,
 			      sizeof c->last_error);
 	if (rc != 0)
 		goto err;
+	c->keys = gb_keyring_new();
+	if (!c->keys) {
+		rc = gb_client_fail(c, GB_ENOMEM, 0, "out of memory");
+		goto err;
+	}
 	if (!zmq_has("curve")) {
 		rc = gb_client_fail(c, GB_EIO, 0,
 				    "this libzmq was built without CURVE");
@@ -836,7 +1074,7 @@ int gb_client_open(const gb_agent_config *cfg, const gb_client_options *opts,
 	rc = handshake(c, &restarted, -1);
 	if (rc != 0)
 		goto err;
-	c->last_heard_ms = c->last_sent_ms = gb_agent_now_ms();
+	c->last_sent_ms = gb_agent_now_ms();
 	*out = c;
 	return 0;
 err:
@@ -866,6 +1104,17 @@ void gb_client_close(gb_client **cp)
 	socket_close(c, c->fatal ? 0 : CLOSE_LINGER_MS);
 	if (c->ctx)
 		zmq_ctx_term(c->ctx);
+	while (c->requests) {
+		struct key_request *r = c->requests;
+		c->requests = r->next;
+		request_free(r);
+	}
+	while (c->pushes) {
+		struct key_push *k = c->pushes;
+		c->pushes = k->next;
+		free(k);
+	}
+	gb_keyring_destroy(&c->keys);
 	gb_identity_destroy(&c->id);
 	gb_agent_config_destroy(&c->cfg);
 	free(c->pos);

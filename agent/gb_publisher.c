@@ -1,25 +1,40 @@
-/* Publisher: records -> signed batches -> pipelined Publish frames, each
- * kept until its PublishAck (DESIGN §4, §7, §13).
+/* Publisher: records -> sealed, signed batches -> pipelined Publish frames,
+ * each kept until its PublishAck (DESIGN §4, §5, §7, §13).
  *
  * Records are appended straight into the serialized RecordList of the
- * current batch (gb_envelope_append_record), so a record costs one copy
- * and no allocation beyond the batch buffer's occasional growth. A full
- * batch is signed once (gb_envelope_build, key epoch 0 for now), wrapped in
- * a Publish frame and sent; up to `window` batches are in flight. Each
- * keeps its encoded frame, so resending after a 5xx or a reconnect sends
- * the very same bytes with the same producer_seq and request_id, and the
- * broker's idempotence turns a repeat into a duplicate ack.
+ * current batch (gb_envelope_append_record), so a record costs one copy;
+ * the buffer is sized ahead (never realloc'd, which would leave plaintext
+ * behind in freed memory). A full batch is sealed under the dataset key of
+ * the current epoch and signed once (gb_envelope_build), wrapped in a
+ * Publish frame and sent; up to `window` batches are in flight. Each keeps
+ * its encoded frame, so resending after a 5xx or a reconnect sends the very
+ * same bytes with the same producer_seq and request_id, and the broker's
+ * idempotence turns a repeat into a duplicate ack.
+ *
+ * Keys: before the first batch the publisher does the owner's key work
+ * (gb_client_sync_keys: open an epoch or recover the current key from its
+ * own wrap). When the broker refuses a batch's epoch (412: the epoch was
+ * retired after a revocation, or another agent opened a newer one) the
+ * publisher syncs again and re-seals every unacknowledged batch under the
+ * epoch now current, with its original producer_seq and a new request_id,
+ * and sends them in order. That is why each batch keeps its plaintext until
+ * its ack, when it is wiped. Batches of the old key that were stored after
+ * all are acked as duplicates of their seq; answers to the old request_ids
+ * are ignored. Key work the broker pushes (a reload added readers or
+ * revoked one) is done at the next call into the publisher.
  *
  * Trust: acks are matched by request_id and must name our dataset, the
  * batch's seq and its record count, or the job fails with GB_EPROTO. */
 #include "gb_agent_internal.h"
 
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gb_envelope.h"
+#include "gb_keyring.h"
 
 #define DEFAULT_MAX_RECORDS 1000u
 #define DEFAULT_MAX_BYTES (1u << 20)
@@ -36,12 +51,19 @@
 /* Resend a batch the broker has neither acked nor refused for this long
  * while the connection stays alive (a lost ack must not hang flush). */
 #define ACK_TIMEOUT_MIN_MS 30000
+/* First size of a batch buffer; later ones start at what the last needed. */
+#define BUFFER_FIRST 4096u
+/* Re-seals after 412 without any ack in between before the job fails. */
+#define MAX_RESEAL_ROUNDS 4u
 
 struct inflight {
 	uint64_t seq;
 	uint64_t request_id;
 	uint8_t *frame;               /* encoded ClientFrame{publish} */
 	size_t frame_len;
+	uint8_t *plain;               /* its RecordList, wiped after the ack */
+	size_t plain_len;
+	uint32_t epoch;               /* key epoch it is sealed under */
 	uint32_t records;
 	unsigned retries;             /* resends after 5xx */
 	int64_t retry_at_ms;          /* 0: not waiting to be retried */
@@ -58,11 +80,16 @@ struct gb_publisher {
 	size_t max_bytes;             /* effective, after the frame limit */
 	uint8_t *buf;                 /* current batch: serialized RecordList */
 	size_t len, cap;
+	size_t cap_hint;              /* what the last batch needed */
 	uint32_t count;
 	struct inflight *ring;        /* `window` slots, oldest at head */
 	unsigned head, n;
 	uint64_t last_seq;
 	bool paused;                  /* a 5xx is being retried: hold new batches */
+	uint32_t epoch;               /* key epoch new batches use; 0: no key yet */
+	bool rekey;                   /* a 412 came back: sync keys, re-seal */
+	unsigned reseal_rounds;       /* re-seals since the last ack */
+	char rekey_why[GB_MAX_MESSAGE_LEN + 1]; /* the broker's 412 sentence */
 	int failed;                   /* sticky */
 	char failed_why[GB_AGENT_ERROR_MAX];
 	unsigned failed_status;
@@ -138,6 +165,52 @@ static int restate(gb_publisher *p)
 			      p->failed_why);
 }
 
+/* ---------------------------------------------------------------- buffers */
+
+/* Wipe plaintext before its memory goes back to the allocator. */
+static void plain_free(uint8_t **buf, size_t len)
+{
+	if (*buf)
+		sodium_memzero(*buf, len);
+	free(*buf);
+	*buf = NULL;
+}
+
+static void inflight_clear(struct inflight *e)
+{
+	plain_free(&e->plain, e->plain_len);
+	free(e->frame);
+	memset(e, 0, sizeof *e);
+}
+
+/* Make room for `extra` more bytes in the current batch. Grows by copying
+ * and wiping, never by realloc, so no plaintext is left in freed memory. */
+static int batch_reserve(gb_publisher *p, size_t extra)
+{
+	size_t need = p->len + extra, cap = p->cap;
+	uint8_t *nb;
+
+	if (need <= p->cap)
+		return 0;
+	if (cap < p->cap_hint)
+		cap = p->cap_hint;
+	if (cap < BUFFER_FIRST)
+		cap = BUFFER_FIRST;
+	while (cap < need)
+		cap *= 2;
+	nb = malloc(cap);
+	if (!nb)
+		return GB_ENOMEM;
+	if (p->len)
+		memcpy(nb, p->buf, p->len);
+	plain_free(&p->buf, p->cap);
+	p->buf = nb;
+	p->cap = cap;
+	if (cap > p->cap_hint)
+		p->cap_hint = cap;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- sending */
 
 static void send_slot(gb_publisher *p, struct inflight *e)
@@ -171,8 +244,7 @@ static void pop_acked(gb_publisher *p)
 {
 	while (p->n && p->ring[p->head].acked) {
 		struct inflight *e = &p->ring[p->head];
-		free(e->frame);
-		memset(e, 0, sizeof *e);
+		inflight_clear(e);
 		p->head = (p->head + 1) % p->o.window;
 		p->n--;
 	}
@@ -215,6 +287,7 @@ void gb_publisher_on_ack(gb_publisher *p, const Govbus__V1__PublishAck *ack)
 	}
 	e->acked = true;
 	e->retry_at_ms = 0;
+	p->reseal_rounds = 0;
 	last = ack->base_offset + e->records - 1;
 	if (!p->st.have_offsets || ack->base_offset < p->st.first_offset)
 		p->st.first_offset = ack->base_offset;
@@ -254,7 +327,18 @@ void gb_publisher_on_error(gb_publisher *p, const Govbus__V1__Error *err)
 		p->paused = true;
 		return;
 	}
-	if (err->status == GB_STATUS_CONFLICT && retry_pending(p)) {
+	if (err->status == GB_STATUS_PRECONDITION) {
+		/* The key epoch is no longer the dataset's current one: the
+		 * batch was not stored; it is re-sealed at the next call. */
+		e->sent = false;
+		e->retry_at_ms = 0;
+		if (!p->rekey)
+			snprintf(p->rekey_why, sizeof p->rekey_why, "%s",
+				 err->message);
+		p->rekey = true;
+		return;
+	}
+	if (err->status == GB_STATUS_CONFLICT && (retry_pending(p) || p->rekey)) {
 		/* A broker that wants contiguous seqs refuses what follows a
 		 * failed batch: send it again after that one. */
 		e->sent = false;
@@ -332,57 +416,158 @@ int64_t gb_publisher_tick(gb_publisher *p, int64_t now_ms)
 
 /* ---------------------------------------------------------------- batches */
 
-/* Sign the current batch and put it in flight, waiting for a free slot. */
-static int seal(gb_publisher *p)
+/* Seal e->plain under the current epoch into a new Publish frame with a
+ * new request_id (the seq stays). */
+static int seal_slot(gb_publisher *p, struct inflight *e)
 {
 	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
 	Govbus__V1__Publish pub = GOVBUS__V1__PUBLISH__INIT;
+	gb_keyring *kr = gb_client_keyring(p->c);
 	gb_batch_meta meta = {0};
-	struct inflight *e;
-	uint8_t *sb = NULL;
-	size_t sb_len = 0;
+	const uint8_t *key;
+	uint8_t *sb = NULL, *frame = NULL;
+	size_t sb_len = 0, frame_len = 0;
 	int rc;
 
-	while (p->n >= p->o.window && !p->failed) {
-		rc = gb_client_wait(p->c, -1);
-		if (rc != 0)
-			return fail_from_client(p, rc);
-	}
-	if (p->failed)
-		return restate(p);
-
+	key = gb_keyring_borrow(kr, p->dataset, p->epoch);
+	if (!key)
+		return fail(p, GB_ECRYPTO, 0, "no key of %s epoch %" PRIu32
+			    " to seal batch %" PRIu64 " with",
+			    p->dataset, p->epoch, e->seq);
 	meta.producer = gb_client_dept(p->c);
 	meta.dataset = p->dataset;
-	meta.producer_seq = p->last_seq + 1;
+	meta.producer_seq = e->seq;
 	meta.created_at_ns = gb_agent_wall_ns();
-	meta.key_epoch = 0;
-	meta.record_count = p->count;
-	rc = gb_envelope_build(&meta, p->buf, p->len, NULL,
+	meta.key_epoch = p->epoch;
+	meta.record_count = e->records;
+	rc = gb_envelope_build(&meta, e->plain, e->plain_len, key,
 			       gb_identity_sign_sk(gb_client_identity(p->c)),
 			       &sb, &sb_len);
+	gb_keyring_release(kr, key);
 	if (rc != 0)
 		return fail(p, rc, 0, "cannot build batch %" PRIu64 " of %s: %s",
-			    meta.producer_seq, p->dataset, gb_strerror(rc));
-
-	e = slot(p, p->n);
-	memset(e, 0, sizeof *e);
-	e->seq = meta.producer_seq;
-	e->request_id = gb_client_next_request_id(p->c);
-	e->records = p->count;
-	pub.request_id = e->request_id;
+			    e->seq, p->dataset, gb_strerror(rc));
+	pub.request_id = gb_client_next_request_id(p->c);
 	pub.signed_batch.data = sb;
 	pub.signed_batch.len = sb_len;
 	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_PUBLISH;
 	f.publish = &pub;
-	rc = gb_codec_client_encode(&f, &e->frame, &e->frame_len);
+	rc = gb_codec_client_encode(&f, &frame, &frame_len);
 	free(sb);
 	if (rc != 0)
 		return fail(p, rc, 0, "out of memory encoding a batch");
+	free(e->frame);
+	e->frame = frame;
+	e->frame_len = frame_len;
+	e->request_id = pub.request_id;
+	e->epoch = p->epoch;
+	return 0;
+}
+
+/* Seal every unacknowledged batch again under the current epoch, with its
+ * seq, and send them in order (after a 412: none of them can be stored
+ * under the old key, except those stored before it was retired, which
+ * come back as duplicates). */
+static int reseal(gb_publisher *p)
+{
+	gb_event ev = {0};
+	uint64_t count = 0;
+	int rc;
+
+	if (++p->reseal_rounds > MAX_RESEAL_ROUNDS)
+		return fail(p, GB_EEPOCH, GB_STATUS_PRECONDITION,
+			    "%s (batches of %s were sealed again under the "
+			    "current key epoch %u times without being "
+			    "accepted)",
+			    p->rekey_why, p->dataset, MAX_RESEAL_ROUNDS);
+	for (unsigned i = 0; i < p->n; i++) {
+		struct inflight *e = slot(p, i);
+		if (e->acked)
+			continue;
+		rc = seal_slot(p, e);
+		if (rc != 0)
+			return rc;
+		e->retries = 0;
+		e->retry_at_ms = 0;
+		e->sent = false;
+		count++;
+	}
+	p->paused = false;
+	send_held(p);
+	p->st.resealed += count;
+	ev.kind = GB_EVENT_RESEALED;
+	ev.dataset = p->dataset;
+	ev.epoch = p->epoch;
+	ev.count = count;
+	gb_client_emit(p->c, &ev);
+	return 0;
+}
+
+/* The owner's key work, when there is a reason: no key yet, a 412, or a
+ * push from the broker for this dataset. */
+static int key_work(gb_publisher *p)
+{
+	bool pushed = gb_client_take_key_push(p->c, p->dataset, NULL, 0);
+	uint32_t epoch = 0;
+	int rc;
+
+	if (p->failed)
+		return restate(p);
+	if (p->epoch && !p->rekey && !pushed)
+		return 0;
+	rc = gb_client_sync_keys(p->c, p->dataset, &epoch);
+	if (rc != 0)
+		return fail_from_client(p, rc);
+	p->epoch = epoch;
+	if (!p->rekey)
+		return 0;
+	p->rekey = false;
+	return reseal(p);
+}
+
+/* Handle frames until something happens, then any key work they brought. */
+static int step(gb_publisher *p)
+{
+	int rc = gb_client_wait(p->c, -1);
+
+	if (rc != 0)
+		return fail_from_client(p, rc);
+	return key_work(p);
+}
+
+/* Seal the current batch and put it in flight, waiting for a free slot. */
+static int seal(gb_publisher *p)
+{
+	struct inflight *e;
+	int rc;
+
+	while (p->n >= p->o.window && !p->failed) {
+		rc = step(p);
+		if (rc != 0)
+			return rc;
+	}
+	rc = key_work(p);
+	if (rc != 0)
+		return rc;
+
+	e = slot(p, p->n);
+	memset(e, 0, sizeof *e);
+	e->seq = p->last_seq + 1;
+	e->records = p->count;
+	/* The batch keeps its plaintext until acked; the next starts anew. */
+	e->plain = p->buf;
+	e->plain_len = p->len;
+	p->buf = NULL;
+	p->len = p->cap = 0;
+	p->count = 0;
+	rc = seal_slot(p, e);
+	if (rc != 0) {
+		inflight_clear(e);
+		return rc;
+	}
 	p->n++;
 	p->last_seq = e->seq;
 	(void)gb_client_set_position(p->c, p->dataset, p->last_seq);
-	p->len = 0;
-	p->count = 0;
 	if (!p->paused)
 		send_slot(p, e);
 	return 0;
@@ -426,6 +611,9 @@ int gb_publisher_add(gb_publisher *p, const void *payload, size_t len,
 		if (rc != 0)
 			return rc;
 	}
+	rc = batch_reserve(p, len + id_len + RECORD_OVERHEAD);
+	if (rc != 0)
+		return fail(p, rc, 0, "out of memory growing a batch");
 	rc = gb_envelope_append_record(&p->buf, &p->len, &p->cap,
 				       (const uint8_t *)(payload ? payload : ""),
 				       len, gb_agent_wall_ns(),
@@ -450,9 +638,9 @@ int gb_publisher_flush(gb_publisher *p)
 			return rc;
 	}
 	while (p->n && !p->failed) {
-		rc = gb_client_wait(p->c, -1);
+		rc = step(p);
 		if (rc != 0)
-			return fail_from_client(p, rc);
+			return rc;
 	}
 	return p->failed ? restate(p) : 0;
 }
@@ -519,6 +707,7 @@ void gb_publisher_stats_get(const gb_publisher *p, gb_publisher_stats *out)
 {
 	*out = p->st;
 	out->last_seq = p->last_seq;
+	out->key_epoch = p->epoch;
 }
 
 void gb_publisher_close(gb_publisher **pp)
@@ -530,9 +719,9 @@ void gb_publisher_close(gb_publisher **pp)
 	p = *pp;
 	gb_client_remove_publisher(p->c, p);
 	for (unsigned i = 0; i < p->n; i++)
-		free(slot(p, i)->frame);
+		inflight_clear(slot(p, i));
 	free(p->ring);
-	free(p->buf);
+	plain_free(&p->buf, p->cap);
 	free(p);
 	*pp = NULL;
 }

@@ -13,6 +13,17 @@
  * offset. A batch is checked when the caller reaches it, so records
  * delivered before a bad batch are still returned in order.
  *
+ * Keys (DESIGN §5): a batch under a key epoch the client's keyring lacks
+ * waits at the head of the queue while the key is fetched (KeyFetch, sent
+ * without blocking and answered through the client). The wrap must verify
+ * under the owner's key (the same, pinned or reported, that batches are
+ * checked under), be sealed to this department and match its commitment
+ * (gb_keywrap_open); the batch's key_commitment must then equal the key's.
+ * No wrap yet means the owner has not provided one: the subscription says
+ * so once per epoch (GB_EVENT_KEY_WAITING) and asks again every second.
+ * Only then is the batch decrypted; its tag and record_count are checked by
+ * gb_envelope_open. Decrypted payloads are wiped when the batch is done.
+ *
  * Positions: next_out is the first offset not yet returned; consumed is
  * the first offset not yet consumed (a returned record is consumed when
  * the caller comes back for the next one or commits); acked is the last
@@ -32,6 +43,7 @@
 
 #define DEFAULT_CREDIT 64u
 #define DEFAULT_ACK_EVERY 1000u
+#define KEY_RETRY_MS 1000         /* ask again for a wrap the owner owes */
 
 enum sub_state {
 	SUB_AWAIT_OK,                 /* Subscribe sent, no answer yet */
@@ -79,6 +91,12 @@ struct gb_subscription {
 	uint64_t cur_base, cur_end;
 	uint8_t hash_before[GB_HASH_BYTES], hash_after[GB_HASH_BYTES];
 	bool before_known, after_known;
+
+	/* the key epoch the head batch waits for (0: none) */
+	uint32_t key_epoch;
+	uint64_t key_request;         /* KeyFetch in flight, 0: none */
+	int64_t key_retry_ms;         /* when to ask again, 0: now */
+	uint32_t key_reported;        /* last epoch reported as waited for */
 
 	/* consumer position */
 	uint64_t next_out;
@@ -262,8 +280,13 @@ static void queue_clear(gb_subscription *s)
 
 static void current_release(gb_subscription *s)
 {
-	if (s->list)
+	if (s->list) {
+		/* Plaintext does not outlive its batch. */
+		for (size_t i = 0; i < s->list->n_records; i++)
+			sodium_memzero(s->list->records[i]->payload.data,
+				       s->list->records[i]->payload.len);
 		govbus__v1__record_list__free_unpacked(s->list, NULL);
+	}
 	s->list = NULL;
 	gb_envelope_destroy(&s->env);
 	gb_codec_server_free(&s->cur);
@@ -509,9 +532,134 @@ void gb_subscription_on_reconnect(gb_subscription *s, bool restarted)
 	gb_client_emit(s->c, &ev);
 }
 
+/* ---------------------------------------------------------------- keys */
+
+static void key_wait_reset(gb_subscription *s)
+{
+	if (s->key_request)
+		gb_client_request_cancel(s->c, s->key_request);
+	s->key_request = 0;
+	s->key_retry_ms = 0;
+	s->key_epoch = 0;
+}
+
+/* Send a KeyFetch for this department's wrap of `epoch`. */
+static int key_ask(gb_subscription *s, uint32_t epoch)
+{
+	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+	Govbus__V1__KeyFetch kf = GOVBUS__V1__KEY_FETCH__INIT;
+
+	kf.dataset = s->dataset;
+	kf.epoch = epoch;
+	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_KEY_FETCH;
+	f.key_fetch = &kf;
+	return gb_client_request_start(s->c, &f, &s->key_request);
+}
+
+/* The broker's answer to our KeyFetch of `epoch`: adopt the wrap, note
+ * that there is none yet, or end the subscription. Returns 0 when the key
+ * is now held, 1 to wait, or the error that ended the subscription. */
+static int key_answer(gb_subscription *s, gb_server_frame *a, uint32_t epoch)
+{
+	const Govbus__V1__KeyInfo *ki = a->key_info;
+	gb_event ev = {0};
+	char why[256];
+	int rc;
+
+	if (a->body_case == GOVBUS__V1__SERVER_FRAME__BODY_ERROR)
+		return end_sub(s, gb_error_from_status(a->error->status),
+			       a->error->status, false,
+			       "cannot get key epoch %" PRIu32 " of %s: %s",
+			       epoch, s->dataset, a->error->message);
+	if (a->body_case != GOVBUS__V1__SERVER_FRAME__BODY_KEY_INFO ||
+	    strcmp(ki->dataset, s->dataset) != 0 || ki->epoch != epoch)
+		return end_sub(s, GB_EPROTO, 0, false,
+			       "the broker answered a KeyFetch for epoch "
+			       "%" PRIu32 " of %s with another frame, dataset "
+			       "or epoch",
+			       epoch, s->dataset);
+	if (ki->signed_wrap.len) {
+		rc = gb_dataset_keys_adopt(s->c, ki, s->dataset, epoch, s->owner,
+					   s->owner_pk, NULL, why, sizeof why);
+		if (rc != 0)
+			return end_sub(s, rc, 0, false,
+				       "the key of %s epoch %" PRIu32 " from its "
+				       "owner %s is refused: %s",
+				       s->dataset, epoch, s->owner, why);
+		return 0;
+	}
+	if (s->state == SUB_ENDED)
+		return restate(s); /* no wrap will come for an ended one */
+	if (s->key_reported != epoch) {
+		s->key_reported = epoch;
+		ev.kind = GB_EVENT_KEY_WAITING;
+		ev.dataset = s->dataset;
+		ev.epoch = epoch;
+		ev.owner = s->owner;
+		gb_client_emit(s->c, &ev);
+	}
+	s->key_retry_ms = gb_agent_now_ms() + KEY_RETRY_MS;
+	return 1;
+}
+
+/* Make sure the key of `epoch` is in the keyring, without blocking.
+ * Returns 0 when it is, 1 while it is being fetched or waited for, or the
+ * error that ended the subscription. */
+static int need_key(gb_subscription *s, uint32_t epoch)
+{
+	gb_server_frame *a = NULL;
+	int rc;
+
+	if (gb_keyring_has(gb_client_keyring(s->c), s->dataset, epoch)) {
+		if (s->key_epoch)
+			key_wait_reset(s);
+		return 0;
+	}
+	if (s->key_epoch != epoch) {
+		key_wait_reset(s);
+		s->key_epoch = epoch;
+	}
+	if (s->key_request) {
+		if (!gb_client_request_take(s->c, s->key_request, &a))
+			return 1;
+		s->key_request = 0;
+		rc = key_answer(s, a, epoch);
+		gb_codec_server_free(&a);
+		if (rc <= 0)
+			key_wait_reset(s);
+		return rc;
+	}
+	if (gb_agent_now_ms() < s->key_retry_ms)
+		return 1;
+	rc = key_ask(s, epoch);
+	if (rc != 0)
+		return end_sub(s, rc, 0, false, "%s", gb_client_last_error(s->c));
+	return 1;
+}
+
+/* Handle frames while the head batch waits for its key: until the KeyFetch
+ * is answered, the time to ask again, or the caller's deadline (then
+ * GB_ETIMEOUT). */
+static int key_wait(gb_subscription *s, int64_t deadline)
+{
+	int64_t until = deadline;
+	int rc;
+
+	if (!s->key_request && s->key_retry_ms &&
+	    (until < 0 || s->key_retry_ms < until))
+		until = s->key_retry_ms;
+	rc = gb_client_wait(s->c, until);
+	if (rc == GB_ETIMEOUT &&
+	    (deadline < 0 || gb_agent_now_ms() < deadline))
+		return 0;
+	return rc;
+}
+
 /* ---------------------------------------------------------------- batches */
 
-/* Check the next queued batch and make it the current one. */
+/* Check the next queued batch and make it the current one. Returns 0, 1
+ * when the batch waits for the key of its epoch (the frame is then not
+ * taken), or the error that ended the subscription (the frame is freed). */
 static int open_batch(gb_subscription *s, gb_server_frame *frame)
 {
 	const Govbus__V1__Deliver *d = frame->deliver;
@@ -521,6 +669,8 @@ static int open_batch(gb_subscription *s, gb_server_frame *frame)
 	bool prev_known = false;
 	gb_envelope *env = NULL;
 	Govbus__V1__RecordList *list = NULL;
+	gb_keyring *kr = gb_client_keyring(s->c);
+	const uint8_t *key = NULL;
 	char why[256];
 	int rc;
 
@@ -602,13 +752,36 @@ static int open_batch(gb_subscription *s, gb_server_frame *frame)
 			goto err;
 		}
 	}
+	/* Epoch 0 is a clear batch from before keys existed: signed by the
+	 * owner like any other, so it is read as it was written. */
 	if (h->key_epoch != 0) {
-		rc = end_sub(s, GB_ECRYPTO, 0, false,
-			     "no key for epoch %" PRIu32 " of %s", h->key_epoch,
-			     s->dataset);
-		goto err;
+		uint8_t commitment[GB_COMMITMENT_BYTES];
+
+		rc = need_key(s, h->key_epoch);
+		if (rc == 1) {
+			gb_envelope_destroy(&env);
+			return 1;
+		}
+		if (rc != 0)
+			goto err;
+		key = gb_keyring_borrow(kr, s->dataset, h->key_epoch);
+		gb_envelope_key_commitment(key, commitment);
+		if (sodium_memcmp(commitment, h->key_commitment.data,
+				  GB_COMMITMENT_BYTES) != 0) {
+			rc = end_sub(s, GB_ECRYPTO, 0, false,
+				     "batch at offset %" PRIu64 " of %s carries "
+				     "a key commitment that differs from the "
+				     "owner's wrap of key epoch %" PRIu32
+				     ": it was not sealed under that key",
+				     base, s->dataset, h->key_epoch);
+			goto err;
+		}
 	}
-	rc = gb_envelope_open(env, NULL, &list, why, sizeof why);
+	rc = gb_envelope_open(env, key, &list, why, sizeof why);
+	if (key) {
+		gb_keyring_release(kr, key);
+		key = NULL;
+	}
 	if (rc != 0) {
 		rc = end_sub(s, rc, 0, false,
 			     "batch at offset %" PRIu64 " of %s does not open: "
@@ -631,6 +804,8 @@ static int open_batch(gb_subscription *s, gb_server_frame *frame)
 	s->cur_counts = true;
 	return 0;
 err:
+	if (key)
+		gb_keyring_release(kr, key);
 	gb_envelope_destroy(&env);
 	gb_codec_server_free(&frame);
 	return rc;
@@ -697,13 +872,23 @@ int gb_subscription_next(gb_subscription *s, gb_record *rec, int timeout_ms)
 			finish_batch(s);
 		if (s->qhead) {
 			struct queued *q = s->qhead;
-			gb_server_frame *frame = q->frame;
 
 			s->qhead = q->next;
 			if (!s->qhead)
 				s->qtail = NULL;
-			free(q);
-			rc = open_batch(s, frame);
+			rc = open_batch(s, q->frame);
+			if (rc == 1) {
+				/* Back to the head: it waits for its key. */
+				q->next = s->qhead;
+				s->qhead = q;
+				if (!s->qtail)
+					s->qtail = q;
+				rc = key_wait(s, deadline);
+				if (rc != 0)
+					return rc;
+				continue;
+			}
+			free(q); /* open_batch took the frame */
 			if (rc != 0)
 				return rc;
 			continue;
@@ -839,6 +1024,7 @@ void gb_subscription_close(gb_subscription **sp)
 		 * gone there, and an Unsubscribe for it is ignored. */
 		send_unsubscribe(s);
 	}
+	key_wait_reset(s);
 	gb_client_remove_subscription(s->c, s);
 	queue_clear(s);
 	current_release(s);

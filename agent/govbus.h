@@ -16,6 +16,21 @@
  * their hash chain must continue; any failure stops the subscription with a
  * sentence saying what was wrong.
  *
+ * End-to-end encryption (DESIGN §5): every batch is sealed under a dataset
+ * key of a numbered epoch; the broker only ever sees ciphertext and wraps
+ * (a key sealed to one department's box key and signed by the dataset's
+ * owner). Each client keeps the keys it uses in memory only (sodium_malloc,
+ * wiped on close) and recovers them from its own wraps with KeyFetch, so an
+ * agent keeps no state on disk. A publisher opens a dataset's first epoch
+ * itself, and a new one whenever the broker retires the current epoch
+ * (after a revocation: publishes under it are refused with 412), re-sealing
+ * unacknowledged batches under the new key with their original
+ * producer_seq. A subscriber fetches and checks the owner's wrap of each
+ * epoch it meets; when there is none yet it waits for the owner and says
+ * so (GB_EVENT_KEY_WAITING). The owner's key work — opening epochs and
+ * wrapping keys for readers added later — is also available on its own
+ * (gb_client_sync_keys, gb_client_next_key_work) for a long-running agent.
+ *
  * Errors: every function returning int gives 0 or a negative GB_E... code
  * (gb_error.h, described by gb_strerror()). When a call on a client fails,
  * gb_client_last_error() holds one sentence saying why and
@@ -97,15 +112,38 @@ typedef enum gb_event_kind {
 	GB_EVENT_RESUBSCRIBED = 2,
 	/* `count` unacknowledged batches of `dataset` were sent again. */
 	GB_EVENT_RESENT = 3,
+	/* Owner: key `epoch` of `dataset` was opened and wrapped for `count`
+	 * departments (this one included). */
+	GB_EVENT_KEY_OPENED = 4,
+	/* Owner: key `epoch` of `dataset` was wrapped for `count` more
+	 * departments, listed in `recipients` ("social, health"). */
+	GB_EVENT_KEY_WRAPPED = 5,
+	/* Owner: key work for `dataset` (`epoch`, 0 if none) failed; `reason`
+	 * says why, `status` is the wire status. Publishing goes on; the
+	 * readers concerned wait until the work succeeds. */
+	GB_EVENT_KEY_FAILED = 6,
+	/* Reader: the broker holds no wrap of key `epoch` of `dataset` for
+	 * this department yet; records wait until its owner `owner` provides
+	 * one (asked again about every second). Reported once per epoch. */
+	GB_EVENT_KEY_WAITING = 7,
+	/* Publisher: the broker refused the key epoch of unacknowledged
+	 * batches (412, the epoch was retired); `count` batches were sealed
+	 * again under `epoch` with their original producer_seq. */
+	GB_EVENT_RESEALED = 8,
 } gb_event_kind;
 
 typedef struct gb_event {
 	gb_event_kind kind;
 	bool restarted;           /* the broker's instance changed */
 	const char *reason;       /* one phrase, e.g. "no answer for 3 s" */
-	const char *dataset;      /* RESUBSCRIBED, RESENT */
+	const char *dataset;      /* RESUBSCRIBED, RESENT, KEY_*, RESEALED */
 	uint64_t offset;          /* RESUBSCRIBED: next offset requested */
-	uint64_t count;           /* RESENT: batches sent again */
+	uint64_t count;           /* RESENT, RESEALED: batches; KEY_OPENED,
+				     KEY_WRAPPED: departments */
+	uint32_t epoch;           /* KEY_*, RESEALED */
+	const char *owner;        /* KEY_WAITING: the dataset's owner */
+	const char *recipients;   /* KEY_WRAPPED: comma-separated ids */
+	unsigned status;          /* KEY_FAILED: wire status */
 } gb_event;
 
 /* Called from inside whichever library call noticed the event. It must not
@@ -164,7 +202,11 @@ uint64_t gb_client_reconnects(const gb_client *c);
 
 /* Handle frames from the broker for up to `timeout_ms` (-1: until one
  * arrives). Only needed by callers that hold a client open without calling
- * the blocking functions, to keep acks and pings flowing.
+ * the blocking functions, to keep acks and pings flowing. Pings only flow
+ * while the caller is inside the library, and the broker drops a
+ * subscription whose connection stays silent for 30 s without telling the
+ * agent: a caller holding a subscription must come back (next() or this)
+ * well within that.
  * @return 0 when frames were handled, GB_ETIMEOUT, or an error. */
 int gb_client_poll(gb_client *c, int timeout_ms);
 
@@ -172,6 +214,44 @@ int gb_client_poll(gb_client *c, int timeout_ms);
  * on `c` return GB_ECLOSED ("interrupted") at its next wakeup, within the
  * ping interval at most. Meant for SIGINT/SIGTERM handlers. */
 void gb_client_interrupt(gb_client *c);
+
+/* ================================================================ keys */
+
+/* Do the owner's key work for `dataset` now (DESIGN §5): fetch its key
+ * state; open a new epoch (a random key wrapped for every department the
+ * broker lists as a reader, this one included) when the dataset has none,
+ * when the broker has retired the current one, or when no wrap of the
+ * current one for this department exists; otherwise recover the current
+ * key from this department's own wrap. Then wrap older epochs for readers
+ * the broker reports missing (a grant added later). Reports each action
+ * as GB_EVENT_KEY_OPENED / GB_EVENT_KEY_WRAPPED; a missing wrap that
+ * cannot be made is GB_EVENT_KEY_FAILED, not an error of this call.
+ * Publishers do this on their own; a long-running agent calls it for
+ * every dataset it owns and for every gb_client_next_key_work().
+ *
+ * @param epoch  receives the current epoch afterwards (may be NULL)
+ * @return 0; the broker's refusal (GB_EPERM for a dataset this department
+ *         does not own, GB_ENOTFOUND...); GB_ESIG / GB_ECRYPTO when the
+ *         broker hands back an own wrap that does not verify or open;
+ *         GB_EEPOCH when opening an epoch lost a race too many times;
+ *         GB_ETIMEOUT; GB_ECLOSED (interrupted); GB_ENOMEM. */
+int gb_client_sync_keys(gb_client *c, const char *dataset, uint32_t *epoch);
+
+/* Wait up to `timeout_ms` (-1: for ever) for the broker to push key work
+ * for a dataset this department owns (it does after a config reload that
+ * adds or revokes readers), handling frames meanwhile. Pushes are kept per
+ * dataset (repeats merge) and also reach open publishers, which act on
+ * them themselves.
+ * @return 0 with the dataset's id in `dataset`; GB_ETIMEOUT; or a
+ *         client-level error. */
+int gb_client_next_key_work(gb_client *c, char *dataset, size_t len,
+			    int timeout_ms);
+
+/* The datasets this department owns, as listed in the broker's Welcome
+ * (every owned dataset, with its last producer_seq) plus any published
+ * on this client. */
+size_t gb_client_owned_count(const gb_client *c);
+const char *gb_client_owned_dataset(const gb_client *c, size_t i);
 
 /* ================================================================ publish */
 
@@ -190,15 +270,20 @@ void gb_publisher_options_init(gb_publisher_options *opts);
  * publisher of the same dataset closed earlier on this client). At most one
  * publisher per dataset per client, and per department at a time: two
  * processes publishing one dataset under one key would reuse sequence
- * numbers (409).
+ * numbers (409). Before its first batch the publisher does the owner's key
+ * work (gb_client_sync_keys) and seals every batch under the current key
+ * epoch; a broker refusal there fails the job like a refused batch.
  * @return 0, GB_EINVAL (bad dataset id or options), GB_ECONFLICT (already
  *         open on this client), GB_ENOMEM. */
 int gb_publisher_open(gb_client *c, const char *dataset,
 		      const gb_publisher_options *opts, gb_publisher **out);
 
 /* Append one record. The bytes are copied into the current batch; a batch
- * is signed and sent when it reaches max_records or max_bytes. Blocks only
- * while `window` batches are already unacknowledged.
+ * is sealed, signed and sent when it reaches max_records or max_bytes.
+ * Blocks only while `window` batches are already unacknowledged (and for
+ * the key work before the first batch or after a 412). A batch's plaintext
+ * is kept (and wiped after its ack) so it can be sealed again under a new
+ * epoch.
  *
  * @param payload  record bytes (may be NULL when len is 0)
  * @param len      at most GB_MAX_RECORD_BYTES
@@ -224,6 +309,9 @@ typedef struct gb_publisher_stats {
 	uint64_t first_offset;    /* lowest offset acknowledged */
 	uint64_t last_offset;     /* highest offset acknowledged */
 	uint64_t last_seq;        /* last producer_seq assigned */
+	uint32_t key_epoch;       /* epoch batches are sealed under (0: none
+				     yet) */
+	uint64_t resealed;        /* batches sealed again after a 412 */
 } gb_publisher_stats;
 
 void gb_publisher_stats_get(const gb_publisher *p, gb_publisher_stats *out);
@@ -301,10 +389,21 @@ typedef struct gb_record {
  * @return 0 with *rec filled; GB_ETIMEOUT when nothing arrived in time; or
  *         an error that ends the subscription: the broker's (grant revoked
  *         or expired: GB_EPERM / GB_EEXPIRED…), GB_ESIG (a batch does not
- *         verify under the owner's key), GB_ECORRUPT (offsets or hash chain
- *         do not continue), GB_ECRYPTO (no key for the batch's epoch, or it
- *         does not open), GB_EPROTO, GB_ECLOSED (interrupted). Records
- *         delivered before a broker error are still returned first. */
+ *         verify under the owner's key, or the wrap of its key epoch is
+ *         unsigned or not signed by the owner), GB_ECORRUPT (offsets or
+ *         hash chain do not continue), GB_ECRYPTO (the batch's key
+ *         commitment differs from the owner's wrap, the ciphertext fails
+ *         authentication, record_count differs from the records inside,
+ *         or the wrap does not open), the broker's refusal of a KeyFetch,
+ *         GB_EPROTO, GB_ECLOSED (interrupted). Records delivered before a
+ *         broker error are still returned first.
+ *
+ * A batch under a key epoch this client holds no key for is kept while the
+ * key is fetched (KeyFetch, the owner's wrap for this department, checked
+ * against the owner's signing key); when the owner has not wrapped it yet
+ * this returns GB_ETIMEOUT at `timeout_ms` as if nothing had arrived,
+ * after reporting GB_EVENT_KEY_WAITING once, and asks again about every
+ * second until the wrap is there. */
 int gb_subscription_next(gb_subscription *s, gb_record *rec, int timeout_ms);
 
 /* Durable subscriptions: mark every record returned so far as consumed,

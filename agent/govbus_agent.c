@@ -2,6 +2,7 @@
  *
  *   govbus-agent --config AGENT.yaml publish   --dataset D [...] [FILE]
  *   govbus-agent --config AGENT.yaml subscribe --dataset D [...]
+ *   govbus-agent --config AGENT.yaml run [--dataset D]...
  *
  * Exit status: 0 only when the whole job succeeded (every record acked /
  * every requested record output and, for durable cursors, acknowledged);
@@ -30,6 +31,8 @@
 #define PROGRESS_EVERY_MS 250
 #define ID_PREFIX_MAX 100
 #define STDOUT_BUFFER (1u << 20)
+#define RUN_MAX_DATASETS 256
+#define RUN_POLL_MS 1000
 
 static const char usage_main[] =
 	"usage: govbus-agent --config AGENT.yaml COMMAND [OPTIONS]\n"
@@ -37,6 +40,7 @@ static const char usage_main[] =
 	"commands:\n"
 	"  publish    send records of a dataset this department owns\n"
 	"  subscribe  receive, verify and print records of a dataset\n"
+	"  run        stay connected and do the owner's key work\n"
 	"\n"
 	"Run 'govbus-agent COMMAND --help' for a command's options.\n"
 	"The config names the department, its key and the broker:\n"
@@ -86,7 +90,30 @@ static const char usage_subscribe[] =
 	"             length and payload) or json (one object per line:\n"
 	"             dataset, offset, producer, produced_at_ns, broker_time_ns,\n"
 	"             id, payload_base64).\n"
-	"  --timeout SEC  fail (504) when no record arrives for SEC seconds.\n";
+	"  --timeout SEC  fail (504) when no record arrives for SEC seconds.\n"
+	"\n"
+	"Records are end-to-end encrypted: the key of each epoch comes from the\n"
+	"owner's wrap for this department, checked against the owner's signing\n"
+	"key. If the owner has not wrapped it yet, the command says \"waiting\n"
+	"for key epoch N of D from owner O\" once and keeps waiting.\n";
+
+static const char usage_run[] =
+	"usage: govbus-agent --config AGENT.yaml run [--dataset D]...\n"
+	"\n"
+	"Stay connected to the broker (reconnecting as needed) and do the key\n"
+	"work of an owner for every dataset this department owns (as the\n"
+	"broker's Welcome lists them) and every --dataset D named: open a key\n"
+	"epoch when a dataset has none or the broker retired the current one\n"
+	"(after a revocation), and wrap existing epochs for readers added\n"
+	"since. This is done at start, after every reconnection, and whenever\n"
+	"the broker asks (it does after a config reload). One line per action\n"
+	"goes to standard error, e.g.\n"
+	"  tax.invoices: opened key epoch 2 for 3 readers (tax, health, audit)\n"
+	"  tax.invoices: wrapped epoch 1 for social\n"
+	"Exits 0 on SIGINT or SIGTERM.\n"
+	"\n"
+	"Not yet implemented: serving local programs over an ipc:// socket\n"
+	"(DESIGN §9); publish and subscribe are separate commands for now.\n";
 
 static volatile sig_atomic_t stop_requested;
 static gb_client *signal_client;
@@ -173,16 +200,62 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+enum agent_mode { MODE_PUBLISH, MODE_SUBSCRIBE, MODE_RUN };
+
 struct event_ctx {
-	bool subscribing;
+	enum agent_mode mode;
+	bool resweep;                 /* run: reconnected, redo the key work */
 };
+
+/* Key work and key waits: one line each, whatever the command. */
+static void on_key_event(const gb_event *ev)
+{
+	switch (ev->kind) {
+	case GB_EVENT_KEY_OPENED:
+		fprintf(stderr, "%s: opened key epoch %" PRIu32 " for %" PRIu64
+			" readers (%s)\n",
+			ev->dataset, ev->epoch, ev->count, ev->recipients);
+		break;
+	case GB_EVENT_KEY_WRAPPED:
+		fprintf(stderr, "%s: wrapped epoch %" PRIu32 " for %s\n",
+			ev->dataset, ev->epoch, ev->recipients);
+		break;
+	case GB_EVENT_KEY_FAILED:
+		fprintf(stderr, "%s: key work for epoch %" PRIu32 " failed "
+			"(%u): %s\n",
+			ev->dataset, ev->epoch, ev->status, ev->reason);
+		break;
+	case GB_EVENT_KEY_WAITING:
+		fprintf(stderr, "govbus-agent: waiting for key epoch %" PRIu32
+			" of %s from owner %s\n",
+			ev->epoch, ev->dataset, ev->owner);
+		break;
+	case GB_EVENT_RESEALED:
+		fprintf(stderr, "govbus-agent: the broker refused the key epoch "
+			"of %s; sealed %" PRIu64 " unacknowledged batches again "
+			"under epoch %" PRIu32 "\n",
+			ev->dataset, ev->count, ev->epoch);
+		break;
+	default:
+		break;
+	}
+}
 
 /* The library reports reconnections; the command line says so, once. */
 static void on_event(void *arg, const gb_event *ev)
 {
-	const struct event_ctx *ctx = arg;
+	struct event_ctx *ctx = arg;
 
-	if (ev->kind == GB_EVENT_RESUBSCRIBED && ctx->subscribing) {
+	if (ev->kind >= GB_EVENT_KEY_OPENED) {
+		clear_progress();
+		on_key_event(ev);
+	} else if (ev->kind == GB_EVENT_RECONNECTED && ctx->mode == MODE_RUN) {
+		ctx->resweep = true;
+		fprintf(stderr, "govbus-agent: %s (%s); reconnected\n",
+			ev->restarted ? "broker restarted" : "connection lost",
+			ev->reason ? ev->reason : "no answer");
+	} else if (ev->kind == GB_EVENT_RESUBSCRIBED &&
+		   ctx->mode == MODE_SUBSCRIBE) {
 		clear_progress();
 		if (ev->restarted)
 			fprintf(stderr, "govbus-agent: broker restarted; "
@@ -193,7 +266,8 @@ static void on_event(void *arg, const gb_event *ev)
 				"lost (%s); resuming from offset %" PRIu64 "\n",
 				ev->reason ? ev->reason : "no answer",
 				ev->offset);
-	} else if (ev->kind == GB_EVENT_RECONNECTED && !ctx->subscribing) {
+	} else if (ev->kind == GB_EVENT_RECONNECTED &&
+		   ctx->mode == MODE_PUBLISH) {
 		clear_progress();
 		if (ev->restarted)
 			fputs("govbus-agent: broker restarted; re-sending "
@@ -224,6 +298,8 @@ static int connect_client(const char *config_path, struct event_ctx *ctx,
 	gb_client_options_init(&opts);
 	opts.on_event = on_event;
 	opts.event_arg = ctx;
+	if (ctx->mode == MODE_RUN)
+		opts.give_up_ms = 0; /* a long-running agent never gives up */
 	rc = gb_client_open(cfg, &opts, out, why, sizeof why);
 	gb_agent_config_destroy(&cfg);
 	if (rc != 0) {
@@ -309,7 +385,7 @@ static void show_progress(const gb_publisher *p, int64_t started)
 static int cmd_publish(const char *config, int argc, char **argv)
 {
 	struct publish_args a = {0};
-	struct event_ctx ctx = {false};
+	struct event_ctx ctx = {MODE_PUBLISH, false};
 	gb_publisher_options popts;
 	gb_publisher_stats st;
 	gb_publisher *pub = NULL;
@@ -488,7 +564,7 @@ static int cmd_subscribe(const char *config, int argc, char **argv)
 {
 	static char outbuf[STDOUT_BUFFER];
 	struct subscribe_args a = {0};
-	struct event_ctx ctx = {true};
+	struct event_ctx ctx = {MODE_SUBSCRIBE, false};
 	gb_subscription_options sopts;
 	gb_subscription *sub = NULL;
 	gb_client *c = NULL;
@@ -599,6 +675,120 @@ out:
 	return status;
 }
 
+/* ---------------------------------------------------------------- run */
+
+struct run_args {
+	const char *datasets[RUN_MAX_DATASETS];
+	size_t n;
+};
+
+static int parse_run(int argc, char **argv, struct run_args *a)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+			fputs(usage_run, stdout);
+			return -1;
+		}
+		if (strcmp(o, "--dataset") != 0)
+			return usage_error("run", "unexpected argument '%.40s'", o);
+		if (!v)
+			return usage_error("run", "--dataset needs a value");
+		if (!gb_id_valid(v))
+			return usage_error("run", "'%.64s' is not a valid dataset "
+					   "id", v);
+		if (a->n == RUN_MAX_DATASETS)
+			return usage_error("run", "at most %d --dataset options",
+					   RUN_MAX_DATASETS);
+		a->datasets[a->n++] = v;
+		i++;
+	}
+	return 0;
+}
+
+/* True when the error ends the run: interrupted, or the connection is
+ * unusable (refused, or the key is no longer registered). */
+static bool run_fatal(int rc)
+{
+	return rc == GB_ECLOSED || rc == GB_EAUTH || rc == GB_EPROTO ||
+	       rc == GB_EIO || rc == GB_ENOMEM;
+}
+
+/* Key work for one dataset; a refusal is reported and the run goes on. */
+static int run_sync(gb_client *c, const char *dataset)
+{
+	int rc = gb_client_sync_keys(c, dataset, NULL);
+
+	if (rc != 0 && !run_fatal(rc))
+		fprintf(stderr, "%s: key work failed (%u): %s\n", dataset,
+			gb_client_last_status(c), gb_client_last_error(c));
+	return run_fatal(rc) ? rc : 0;
+}
+
+/* Every dataset the Welcome lists as ours, and every one named. */
+static int run_sweep(gb_client *c, const struct run_args *a)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < gb_client_owned_count(c); i++)
+		rc = run_sync(c, gb_client_owned_dataset(c, i));
+	for (size_t i = 0; rc == 0 && i < a->n; i++)
+		rc = run_sync(c, a->datasets[i]);
+	return rc;
+}
+
+static int cmd_run(const char *config, int argc, char **argv)
+{
+	struct run_args a = {0};
+	struct event_ctx ctx = {MODE_RUN, false};
+	struct sigaction sa;
+	gb_client *c = NULL;
+	char dataset[GB_MAX_ID_LEN + 1];
+	int rc, status = 1;
+
+	rc = parse_run(argc, argv, &a);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	if (connect_client(config, &ctx, &c) != 0)
+		return 1;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	signal_client = c;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	rc = run_sweep(c, &a);
+	if (rc == 0) {
+		size_t n = gb_client_owned_count(c) + a.n;
+		fprintf(stderr, "govbus-agent: run: doing the key work of %zu "
+			"dataset%s of %s\n",
+			n, n == 1 ? "" : "s", gb_client_dept(c));
+	}
+	while (rc == 0 && !stop_requested) {
+		if (ctx.resweep) {
+			ctx.resweep = false;
+			rc = run_sweep(c, &a);
+			continue;
+		}
+		rc = gb_client_next_key_work(c, dataset, sizeof dataset,
+					     RUN_POLL_MS);
+		if (rc == 0)
+			rc = run_sync(c, dataset);
+		else if (rc == GB_ETIMEOUT)
+			rc = 0;
+	}
+	if (stop_requested || (rc == GB_ECLOSED &&
+			       !strcmp(gb_client_last_error(c), "interrupted")))
+		status = 0;
+	else
+		status = report(c, "run failed", rc);
+	signal_client = NULL;
+	gb_client_close(&c);
+	return status;
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -634,7 +824,8 @@ int main(int argc, char **argv)
 			argc -= 2;
 			j--;
 		}
-	if (!strcmp(cmd, "publish") || !strcmp(cmd, "subscribe")) {
+	if (!strcmp(cmd, "publish") || !strcmp(cmd, "subscribe") ||
+	    !strcmp(cmd, "run")) {
 		bool help = false;
 		for (int j = i; j < argc; j++)
 			if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h"))
@@ -643,10 +834,11 @@ int main(int argc, char **argv)
 			return usage_error(cmd, "--config AGENT.yaml is required");
 		if (!strcmp(cmd, "publish"))
 			return cmd_publish(config, argc - i, argv + i);
+		if (!strcmp(cmd, "run"))
+			return cmd_run(config, argc - i, argv + i);
 		return cmd_subscribe(config, argc - i, argv + i);
 	}
-	if (!strcmp(cmd, "catalog") || !strcmp(cmd, "audit") ||
-	    !strcmp(cmd, "run")) {
+	if (!strcmp(cmd, "catalog") || !strcmp(cmd, "audit")) {
 		fprintf(stderr, "govbus-agent: %s is not implemented yet\n", cmd);
 		return 2;
 	}

@@ -31,8 +31,10 @@
 #include "gb_envelope.h"
 #include "gb_error.h"
 #include "gb_keys.h"
+#include "gb_keywrap.h"
 #include "gb_policy.h"
 #include "gb_store.h"
+#include "gb_audit.h" /* audit (issue 4) */
 #include "govbus.pb-c.h"
 
 /* ------------------------------------------------------------ limits */
@@ -44,6 +46,8 @@
 #define WRITER_GROUP_MAX 4096     /* items in one group commit */
 #define SUBSCRIPTION_IDLE_NS (30ull * 1000000000ull) /* peer silent: drop */
 #define HOUSEKEEPING_NS 1000000000ull
+#define SESSION_IDLE_NS (30ull * 1000000000ull)
+#define CREATED_AHEAD_MAX_NS (24ull * 3600 * 1000000000ull)
 
 /* ------------------------------------------------------------ types */
 
@@ -58,7 +62,14 @@ struct pending {
 	char producer[GB_MAX_ID_LEN + 1];
 	char dept[GB_MAX_ID_LEN + 1];
 	char cursor_name[GB_MAX_NAME_LEN + 1];
-	gb_write w;
+	gb_write w;                   /* the write of a publish or cursor ack */
+	gb_write *ws;                 /* the writes committed together: &w, */
+	size_t nws;                   /* or an upload's epoch and wraps */
+	bool is_upload;
+	uint32_t upload_epoch;
+	char (*recipients)[GB_MAX_ID_LEN + 1]; /* an upload's wrap recipients */
+	gb_audit_job *audit_job;      /* audit (issue 4): trail event, checkpoint
+					 or policy snapshot; `w` is its write */
 };
 
 struct subscription {
@@ -72,6 +83,15 @@ struct subscription {
 	uint64_t next_offset;         /* next offset to deliver */
 	uint32_t credit;              /* batches the subscriber will accept */
 	uint64_t last_seen_ns;        /* last frame from this peer */
+};
+
+/* A connection that said Hello: where to push an owner's key work. */
+struct session {
+	struct session *next;
+	uint8_t peer[PEER_ID_MAX];
+	size_t peer_len;
+	char dept[GB_MAX_ID_LEN + 1];
+	uint64_t last_seen_ns;
 };
 
 /* Head of a stream as the I/O thread knows it (updated by acks). */
@@ -98,11 +118,17 @@ struct gb_broker {
 	uint64_t pending_bytes;
 	size_t pending_count;
 	struct subscription *subs;
+	struct session *sessions;
 	struct stream_head *heads;
 	size_t head_count, head_cap;
 	bool stopping;
 	uint64_t next_housekeeping_ns;
+	uint64_t last_expiry_check_ns;
+	gb_audit *audit;              /* audit (issue 4) */
 };
+
+static void session_note(gb_broker *b, const uint8_t *peer, size_t peer_len,
+			 const char *dept, uint64_t t);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -243,7 +269,22 @@ static void pending_free(struct pending *p)
 		return;
 	gb_envelope_destroy(&p->env);
 	gb_codec_client_free(&p->frame);
+	if (p->ws != &p->w)
+		free(p->ws);
+	free(p->recipients);
+	gb_audit_job_free(&p->audit_job); /* audit (issue 4) */
 	free(p);
+}
+
+/* A pending item with its one inline write; NULL when out of memory. */
+static struct pending *pending_new(void)
+{
+	struct pending *p = calloc(1, sizeof *p);
+	if (p) {
+		p->ws = &p->w;
+		p->nws = 1;
+	}
+	return p;
 }
 
 /* Receive one pointer-sized message; false when the pipe is empty/closed. */
@@ -264,15 +305,16 @@ static void *writer_main(void *arg)
 {
 	gb_broker *b = arg;
 	struct pending **batch = calloc(WRITER_GROUP_MAX, sizeof *batch);
-	gb_write *items = calloc(WRITER_GROUP_MAX, sizeof *items);
+	gb_write *items = NULL;
+	size_t items_cap = 0;
 	bool stop = false;
 
-	if (!batch || !items) {
+	if (!batch) {
 		log_line("writer: out of memory");
 		stop = true;
 	}
 	while (!stop) {
-		size_t n = 0;
+		size_t n = 0, total = 0, k = 0;
 		struct pending *p;
 
 		if (!recv_pointer(b->writer_end, 0, &p))
@@ -289,13 +331,31 @@ static void *writer_main(void *arg)
 			batch[n++] = p;
 		}
 		for (size_t i = 0; i < n; i++)
-			items[i] = batch[i]->w;
-		int rc = gb_store_write_group(b->store, items, n);
-		if (rc != 0)
-			log_line("commit of %zu item(s) failed: %s", n,
-				 gb_strerror(rc));
+			total += batch[i]->nws;
+		if (total > items_cap) {
+			gb_write *grown = realloc(items, total * sizeof *items);
+			if (!grown) {
+				/* Nothing is stored: every item reports 500. */
+				for (size_t i = 0; i < n; i++)
+					for (size_t j = 0; j < batch[i]->nws; j++)
+						batch[i]->ws[j].result = GB_ENOMEM;
+				zmq_send(b->writer_end, batch, n * sizeof *batch, 0);
+				continue;
+			}
+			items = grown;
+			items_cap = total;
+		}
 		for (size_t i = 0; i < n; i++)
-			batch[i]->w = items[i];
+			for (size_t j = 0; j < batch[i]->nws; j++)
+				items[k++] = batch[i]->ws[j];
+		int rc = gb_store_write_group(b->store, items, total);
+		if (rc != 0)
+			log_line("commit of %zu item(s) failed: %s", total,
+				 gb_strerror(rc));
+		k = 0;
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < batch[i]->nws; j++)
+				batch[i]->ws[j] = items[k++];
 		/* Results go back as one message holding the pointers. */
 		zmq_send(b->writer_end, batch, n * sizeof *batch, 0);
 	}
@@ -350,6 +410,7 @@ static void zap_handle(gb_broker *b)
 			gb_key_encode_box(zmq_msg_data(&part[6]), key_text);
 			log_line("refused connection: key %s is not registered",
 				 key_text);
+			gb_audit_key_refused(b->audit, key_text); /* issue 4 */
 		}
 	}
 	zmq_send(b->zap, "1.0", 3, ZMQ_SNDMORE);
@@ -403,6 +464,7 @@ static bool sub_recheck(gb_broker *b, struct subscription *s, uint64_t t)
 		return false;
 	log_line("ended subscription of %s to %s: %s", s->dept, s->dataset,
 		 d.reason);
+	gb_audit_ended(b->audit, s->dept, s->dataset, d.error, d.reason); /* issue 4 */
 	send_error(b, s->peer, s->peer_len, d.error, 0, s->id,
 		   "subscription of %s to %s ended: %s", s->dept, s->dataset,
 		   d.reason);
@@ -517,7 +579,9 @@ static void handle_hello(gb_broker *b, const struct request *r)
 	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_WELCOME;
 	f.welcome = &w;
 	(void)send_frame(b, r->peer, r->peer_len, &f);
+	session_note(b, r->peer, r->peer_len, r->dept, r->t);
 	log_line("%s connected", r->dept);
+	gb_audit_connected(b->audit, r->dept); /* issue 4 */
 out:
 	free(pos);
 	free(ptrs);
@@ -536,7 +600,7 @@ static void handle_publish(gb_broker *b, const struct request *r,
 	gb_decision d;
 	int rc;
 
-	p = calloc(1, sizeof *p);
+	p = pending_new();
 	if (!p) {
 		send_error(b, r->peer, r->peer_len, GB_ENOMEM, pub->request_id,
 			   0, "broker out of memory");
@@ -572,6 +636,8 @@ static void handle_publish(gb_broker *b, const struct request *r,
 	if (gb_envelope_verify(p->env, dept->sign_pk) != 0) {
 		log_line("refused publish from %s to %s: bad signature",
 			 r->dept, h->dataset);
+		gb_audit_denied(b->audit, r->dept, h->dataset, "publish", GB_ESIG,
+				"bad signature"); /* issue 4 */
 		send_error(b, r->peer, r->peer_len, GB_ESIG, p->request_id, 0,
 			   "publish rejected: the batch signature does not "
 			   "verify under %s's registered key",
@@ -583,17 +649,40 @@ static void handle_publish(gb_broker *b, const struct request *r,
 	if (!d.allowed) {
 		log_line("refused publish from %s to %s: %s", r->dept,
 			 h->dataset, d.reason);
+		gb_audit_denied(b->audit, r->dept, h->dataset, "publish", d.error,
+				d.reason); /* issue 4 */
 		send_error(b, r->peer, r->peer_len, d.error, p->request_id, 0,
 			   "%s may not publish to %s: %s", r->dept, h->dataset,
 			   d.reason);
 		goto drop;
 	}
-	if (h->key_epoch != 0) {
+	if (h->key_epoch == 0) {
 		send_error(b, r->peer, r->peer_len, GB_EINVAL, p->request_id, 0,
-			   "publish rejected: key epoch %u of %s is not known "
-			   "to the broker",
-			   h->key_epoch, h->dataset);
+			   "publish rejected: the batch is not sealed; records "
+			   "must be encrypted under a key epoch of %s",
+			   h->dataset);
 		goto drop;
+	}
+	if (h->created_at_ns > r->t + CREATED_AHEAD_MAX_NS) {
+		send_error(b, r->peer, r->peer_len, GB_EINVAL, p->request_id, 0,
+			   "publish rejected: created_at is more than 24 hours "
+			   "ahead of the broker's clock");
+		goto drop;
+	}
+	/* A fast answer for the common mistakes; the writer checks the
+	 * epoch again inside the transaction, after any retire before it. */
+	{
+		gb_epoch_state es;
+		rc = gb_store_epoch_get(b->store, h->dataset, &es);
+		if (rc == 0 && (es.current != h->key_epoch || es.retired)) {
+			send_error(b, r->peer, r->peer_len, GB_EEPOCH,
+				   p->request_id, 0,
+				   "publish rejected: key epoch %u of %s is not "
+				   "current (current %u%s)",
+				   h->key_epoch, h->dataset, es.current,
+				   es.retired ? ", retired: open the next" : "");
+			goto drop;
+		}
 	}
 
 	copy_id(p->dataset, sizeof p->dataset, h->dataset);
@@ -606,6 +695,8 @@ static void handle_publish(gb_broker *b, const struct request *r,
 	p->w.signed_batch = pub->signed_batch.data;
 	p->w.signed_batch_len = pub->signed_batch.len;
 	p->w.now_ns = r->t;
+	p->w.key_epoch = h->key_epoch;
+	p->w.key_commitment = h->key_commitment.data;
 	if (zmq_send(b->to_writer, &p, sizeof p, 0) != (int)sizeof p) {
 		send_error(b, r->peer, r->peer_len, GB_EUNAVAIL, p->request_id,
 			   0, "broker writer unavailable");
@@ -642,13 +733,16 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 	if (!d.allowed) {
 		log_line("refused subscribe of %s to %s: %s", r->dept,
 			 req->dataset, d.reason);
+		gb_audit_denied(b->audit, r->dept, req->dataset, "subscribe",
+				d.error, d.reason); /* issue 4 */
 		send_error(b, r->peer, r->peer_len, d.error, 0,
 			   req->subscription_id, "%s may not subscribe to %s: %s",
 			   r->dept, req->dataset, d.reason);
 		return;
 	}
 	ds = gb_registry_find_dataset(b->reg, req->dataset);
-	owner = ds ? gb_registry_find_department(b->reg, ds->owner) : NULL;
+	owner = ds ? gb_registry_find_department(b->reg, ds->owner)
+		   : gb_audit_trail_owner(b->audit, req->dataset); /* issue 4 */
 	rc = head_get(b, req->dataset, &head);
 	if (rc != 0 || !owner) {
 		send_error(b, r->peer, r->peer_len, rc ? rc : GB_ENOTFOUND, 0,
@@ -691,6 +785,8 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 		if (!d.allowed) {
 			log_line("refused replay of %s by %s: %s", req->dataset,
 				 r->dept, d.reason);
+			gb_audit_denied(b->audit, r->dept, req->dataset, "replay",
+					d.error, d.reason); /* issue 4 */
 			send_error(b, r->peer, r->peer_len, d.error, 0,
 				   req->subscription_id,
 				   "%s may not replay %s: %s", r->dept,
@@ -735,6 +831,8 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 	(void)send_frame(b, r->peer, r->peer_len, &f);
 	log_line("%s subscribed to %s from offset %" PRIu64 "%s%s", r->dept,
 		 req->dataset, start, s->durable[0] ? " as " : "", s->durable);
+	gb_audit_subscribed(b->audit, r->dept, req->dataset, start, head,
+			    s->durable); /* issue 4 */
 }
 
 static void handle_cursor_ack(gb_broker *b, const struct request *r,
@@ -757,9 +855,10 @@ static void handle_cursor_ack(gb_broker *b, const struct request *r,
 			   "cursor ack at offset %" PRIu64
 			   " is beyond what was delivered (%" PRIu64 ")",
 			   ack->next_offset, s->next_offset);
+		sub_remove(b, s); /* an Error with its id ends it */
 		return;
 	}
-	p = calloc(1, sizeof *p);
+	p = pending_new();
 	if (!p)
 		return;
 	copy_id(p->dataset, sizeof p->dataset, s->dataset);
@@ -775,6 +874,384 @@ static void handle_cursor_ack(gb_broker *b, const struct request *r,
 		return;
 	}
 	b->pending_count++;
+}
+
+/* ------------------------------------------------------------ dataset keys */
+
+/* True when `dept` must hold the key of `epoch` of `ds` under the policy
+ * in force: it may read content, and its history reaches that epoch
+ * (grantees with since-grant or none get the current epoch and later). */
+static bool key_reader(const gb_broker *b, const gb_department *dept,
+		       const gb_dataset *ds, uint32_t epoch, uint32_t current,
+		       int64_t t)
+{
+	gb_decision d = gb_policy_decide(b->reg, dept->id, GB_ACTION_READ_CONTENT,
+					 ds->id, t);
+	if (!d.allowed)
+		return false;
+	if (d.grant && d.grant->history != GB_HISTORY_ALL && epoch < current)
+		return false;
+	return true;
+}
+
+/* Fill a KeyInfo for `dept` about `ds`. Owner answers carry the readers of
+ * a new epoch and the wraps each existing epoch lacks. Frees with
+ * key_info_clear. */
+struct key_info_buf {
+	Govbus__V1__KeyInfo info;
+	Govbus__V1__Recipient *readers;
+	Govbus__V1__Recipient **reader_ptrs;
+	Govbus__V1__MissingWraps *missing;
+	Govbus__V1__MissingWraps **missing_ptrs;
+	Govbus__V1__Recipient ***missing_recipients; /* one array per epoch */
+	uint8_t *wrap;
+};
+
+static void key_info_clear(struct key_info_buf *k)
+{
+	if (k->missing_recipients)
+		for (size_t i = 0; i < k->info.n_missing; i++)
+			free(k->missing_recipients[i]);
+	free(k->missing_recipients);
+	free(k->missing);
+	free(k->missing_ptrs);
+	free(k->readers);
+	free(k->reader_ptrs);
+	free(k->wrap);
+	memset(k, 0, sizeof *k);
+}
+
+static int key_info_fill(gb_broker *b, const gb_dataset *ds, const char *dept,
+			 uint32_t epoch, struct key_info_buf *k, int64_t t)
+{
+	size_t ndept = gb_registry_department_count(b->reg);
+	gb_epoch_state es;
+	size_t wrap_len = 0;
+	int rc;
+
+	memset(k, 0, sizeof *k);
+	govbus__v1__key_info__init(&k->info);
+	rc = gb_store_epoch_get(b->store, ds->id, &es);
+	if (rc != 0)
+		return rc;
+	k->info.dataset = (char *)ds->id;
+	k->info.current_epoch = es.current;
+	k->info.rotate = es.retired;
+	k->info.epoch = epoch ? epoch : es.current;
+	if (k->info.epoch != 0) {
+		rc = gb_store_wrap_get(b->store, ds->id, k->info.epoch, dept,
+				       &k->wrap, &wrap_len);
+		if (rc == 0) {
+			k->info.signed_wrap.data = k->wrap;
+			k->info.signed_wrap.len = wrap_len;
+		} else if (rc != GB_ENOTFOUND) {
+			return rc;
+		}
+	}
+	if (strcmp(ds->owner, dept) != 0)
+		return 0;
+
+	k->readers = calloc(ndept ? ndept : 1, sizeof *k->readers);
+	k->reader_ptrs = calloc(ndept ? ndept : 1, sizeof *k->reader_ptrs);
+	k->missing = calloc(es.current ? es.current : 1, sizeof *k->missing);
+	k->missing_ptrs = calloc(es.current ? es.current : 1, sizeof *k->missing_ptrs);
+	k->missing_recipients = calloc(es.current ? es.current : 1,
+				       sizeof *k->missing_recipients);
+	if (!k->readers || !k->reader_ptrs || !k->missing || !k->missing_ptrs ||
+	    !k->missing_recipients)
+		return GB_ENOMEM;
+	for (size_t i = 0; i < ndept; i++) {
+		const gb_department *d = gb_registry_department_at(b->reg, i);
+		Govbus__V1__Recipient *r = &k->readers[k->info.n_readers];
+		if (!key_reader(b, d, ds, es.current + 1, es.current, t))
+			continue;
+		govbus__v1__recipient__init(r);
+		r->dept = (char *)d->id;
+		r->box_key.data = (uint8_t *)d->box_pk;
+		r->box_key.len = GB_KEY_BYTES;
+		k->reader_ptrs[k->info.n_readers++] = r;
+	}
+	k->info.readers = k->reader_ptrs;
+	for (uint32_t e = 1; e <= es.current; e++) {
+		Govbus__V1__MissingWraps *m = &k->missing[k->info.n_missing];
+		Govbus__V1__Recipient **list = NULL;
+		size_t n = 0;
+
+		for (size_t i = 0; i < k->info.n_readers; i++) {
+			const gb_department *d = gb_registry_find_department(
+				b->reg, k->readers[i].dept);
+			if (!d || !key_reader(b, d, ds, e, es.current, t))
+				continue;
+			rc = gb_store_wrap_get(b->store, ds->id, e, d->id, NULL, NULL);
+			if (rc == 0)
+				continue;
+			if (rc != GB_ENOTFOUND)
+				return rc;
+			if (!list) {
+				list = calloc(k->info.n_readers, sizeof *list);
+				if (!list)
+					return GB_ENOMEM;
+			}
+			list[n++] = &k->readers[i];
+		}
+		if (!n)
+			continue;
+		govbus__v1__missing_wraps__init(m);
+		m->epoch = e;
+		m->recipients = list;
+		m->n_recipients = n;
+		k->missing_recipients[k->info.n_missing] = list;
+		k->missing_ptrs[k->info.n_missing++] = m;
+	}
+	k->info.missing = k->missing_ptrs;
+	return 0;
+}
+
+static void send_key_info(gb_broker *b, const uint8_t *peer, size_t peer_len,
+			  struct key_info_buf *k, uint64_t request_id)
+{
+	gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
+	k->info.request_id = request_id;
+	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_KEY_INFO;
+	f.key_info = &k->info;
+	(void)send_frame(b, peer, peer_len, &f);
+}
+
+static void handle_key_fetch(gb_broker *b, const struct request *r,
+			     const Govbus__V1__KeyFetch *req)
+{
+	const gb_dataset *ds = gb_registry_find_dataset(b->reg, req->dataset);
+	struct key_info_buf k;
+	gb_decision d = gb_policy_decide(b->reg, r->dept, GB_ACTION_READ_CONTENT,
+					 req->dataset, (int64_t)r->t);
+	int rc;
+
+	if (!d.allowed || !ds) {
+		log_line("refused key fetch of %s by %s: %s", req->dataset,
+			 r->dept, d.reason);
+		gb_audit_denied(b->audit, r->dept, req->dataset, "read-content",
+				d.allowed ? GB_ENOTFOUND : d.error, d.reason); /* issue 4 */
+		send_error(b, r->peer, r->peer_len, d.allowed ? GB_ENOTFOUND : d.error,
+			   req->request_id, 0, "%s may not hold the key of %s: %s",
+			   r->dept, req->dataset, d.reason);
+		return;
+	}
+	rc = key_info_fill(b, ds, r->dept, req->epoch, &k, (int64_t)r->t);
+	if (rc == 0)
+		send_key_info(b, r->peer, r->peer_len, &k, req->request_id);
+	else
+		send_error(b, r->peer, r->peer_len, rc, req->request_id, 0,
+			   "cannot read the key state of %s: %s", req->dataset,
+			   gb_strerror(rc));
+	key_info_clear(&k);
+}
+
+/* Owner uploads wraps (and maybe opens an epoch). Every wrap is checked:
+ * signed by the owner, for this dataset and epoch, addressed to a
+ * department that may hold the key, carrying the epoch's commitment. */
+static void handle_key_upload(gb_broker *b, const struct request *r,
+			      gb_client_frame *frame)
+{
+	const Govbus__V1__KeyUpload *up = frame->key_upload;
+	const gb_dataset *ds = gb_registry_find_dataset(b->reg, up->dataset);
+	const gb_department *owner = gb_registry_find_department(b->reg, r->dept);
+	struct pending *p = NULL;
+	const uint8_t *commitment;
+	gb_epoch_state es;
+	bool own_wrap = false;
+	char why[256];
+	int rc;
+
+	if (!ds || !owner || strcmp(ds->owner, r->dept) != 0) {
+		gb_audit_denied(b->audit, r->dept, up->dataset, "key-upload",
+				ds ? GB_EPERM : GB_ENOTFOUND,
+				"only the owner may upload keys"); /* issue 4 */
+		send_error(b, r->peer, r->peer_len, ds ? GB_EPERM : GB_ENOTFOUND,
+			   up->request_id, 0,
+			   "only the owner of %s may upload its keys", up->dataset);
+		goto drop;
+	}
+	rc = gb_store_epoch_get(b->store, ds->id, &es);
+	if (rc != 0) {
+		send_error(b, r->peer, r->peer_len, rc, up->request_id, 0,
+			   "cannot read the key state of %s", ds->id);
+		goto drop;
+	}
+	if (up->new_epoch ? up->epoch != es.current + 1
+			  : (up->epoch == 0 || up->epoch > es.current)) {
+		send_error(b, r->peer, r->peer_len, GB_EEPOCH, up->request_id, 0,
+			   "key epoch %u of %s cannot be %s (current %u)",
+			   up->epoch, ds->id, up->new_epoch ? "opened" : "wrapped",
+			   es.current);
+		goto drop;
+	}
+	if (up->n_signed_wraps == 0 || up->n_signed_wraps > GB_MAX_WRAPS ||
+	    (up->new_epoch && up->key_commitment.len != GB_COMMITMENT_BYTES)) {
+		send_error(b, r->peer, r->peer_len, GB_EINVAL, up->request_id, 0,
+			   "key upload of %s: needs 1..%u wraps%s", ds->id, GB_MAX_WRAPS,
+			   up->new_epoch ? " and a 32-byte commitment" : "");
+		goto drop;
+	}
+	commitment = up->new_epoch ? up->key_commitment.data
+		     : up->epoch == es.current ? es.commitment : NULL;
+
+	p = pending_new();
+	if (!p || !(p->ws = calloc(up->n_signed_wraps + 1, sizeof *p->ws)) ||
+	    !(p->recipients = calloc(up->n_signed_wraps, sizeof *p->recipients))) {
+		send_error(b, r->peer, r->peer_len, GB_ENOMEM, up->request_id, 0,
+			   "broker out of memory");
+		goto drop;
+	}
+	p->nws = 0;
+	p->is_upload = true;
+	p->upload_epoch = up->epoch;
+	p->request_id = up->request_id;
+	memcpy(p->peer, r->peer, r->peer_len);
+	p->peer_len = r->peer_len;
+	copy_id(p->dataset, sizeof p->dataset, ds->id);
+	copy_id(p->dept, sizeof p->dept, r->dept); /* issue 4: audit trail */
+	if (up->new_epoch) {
+		gb_write *w = &p->ws[p->nws++];
+		w->kind = GB_WRITE_EPOCH;
+		w->dataset = p->dataset;
+		w->key_epoch = up->epoch;
+		w->key_commitment = up->key_commitment.data;
+		w->now_ns = r->t;
+	}
+	for (size_t i = 0; i < up->n_signed_wraps; i++) {
+		const ProtobufCBinaryData *bytes = &up->signed_wraps[i];
+		const gb_department *to;
+		gb_keywrap_info info;
+		gb_write *w;
+
+		rc = gb_keywrap_verify(bytes->data, bytes->len, owner->sign_pk,
+				       &info, why, sizeof why);
+		if (rc == 0 && (strcmp(info.dataset, ds->id) != 0 ||
+				info.epoch != up->epoch ||
+				strcmp(info.owner, r->dept) != 0)) {
+			rc = GB_EINVAL;
+			snprintf(why, sizeof why,
+				 "wrap %zu is for %s epoch %u by %s", i,
+				 info.dataset, info.epoch, info.owner);
+		}
+		if (rc == 0 && commitment &&
+		    memcmp(info.commitment, commitment, GB_COMMITMENT_BYTES) != 0) {
+			rc = GB_EEPOCH;
+			snprintf(why, sizeof why,
+				 "wrap %zu carries another key than epoch %u", i,
+				 up->epoch);
+		}
+		to = rc == 0 ? gb_registry_find_department(b->reg, info.recipient)
+			     : NULL;
+		if (rc == 0 && (!to || !key_reader(b, to, ds, up->epoch,
+						   up->new_epoch ? up->epoch : es.current,
+						   (int64_t)r->t))) {
+			rc = GB_EPERM;
+			snprintf(why, sizeof why,
+				 "%s may not hold the key of %s epoch %u",
+				 info.recipient, ds->id, up->epoch);
+		}
+		if (rc != 0) {
+			log_line("refused key upload of %s by %s: %s", ds->id,
+				 r->dept, why);
+			gb_audit_denied(b->audit, r->dept, ds->id, "key-upload", rc,
+					why); /* issue 4 */
+			send_error(b, r->peer, r->peer_len, rc, up->request_id, 0,
+				   "key upload refused: %s", why);
+			goto drop;
+		}
+		if (!strcmp(info.recipient, r->dept))
+			own_wrap = true;
+		/* A reload may free the registry before the commit: copy. */
+		copy_id(p->recipients[i], sizeof p->recipients[i], to->id);
+		w = &p->ws[p->nws++];
+		w->kind = GB_WRITE_WRAP;
+		w->dataset = p->dataset;
+		w->key_epoch = up->epoch;
+		w->dept = p->recipients[i];
+		w->wrap = bytes->data;
+		w->wrap_len = bytes->len;
+	}
+	if (up->new_epoch && !own_wrap) {
+		send_error(b, r->peer, r->peer_len, GB_EINVAL, up->request_id, 0,
+			   "a new epoch must include the owner's own wrap, or "
+			   "the owner could never recover the key");
+		goto drop;
+	}
+	p->frame = frame; /* the wrap bytes live in the frame */
+	frame = NULL;
+	if (zmq_send(b->to_writer, &p, sizeof p, 0) != (int)sizeof p) {
+		send_error(b, r->peer, r->peer_len, GB_EUNAVAIL, up->request_id,
+			   0, "broker writer unavailable");
+		goto drop;
+	}
+	b->pending_count++;
+	return;
+drop:
+	gb_codec_client_free(&frame);
+	pending_free(p);
+}
+
+/* ------------------------------------------------------------ sessions */
+
+static void session_note(gb_broker *b, const uint8_t *peer, size_t peer_len,
+			 const char *dept, uint64_t t)
+{
+	struct session *x;
+
+	for (x = b->sessions; x; x = x->next)
+		if (x->peer_len == peer_len && !memcmp(x->peer, peer, peer_len))
+			break;
+	if (!x) {
+		x = calloc(1, sizeof *x);
+		if (!x)
+			return; /* pushes are a courtesy: agents also poll */
+		memcpy(x->peer, peer, peer_len);
+		x->peer_len = peer_len;
+		x->next = b->sessions;
+		b->sessions = x;
+	}
+	copy_id(x->dept, sizeof x->dept, dept);
+	x->last_seen_ns = t;
+}
+
+static void sessions_touch(gb_broker *b, const uint8_t *peer, size_t peer_len,
+			   uint64_t t)
+{
+	for (struct session *x = b->sessions; x; x = x->next)
+		if (x->peer_len == peer_len && !memcmp(x->peer, peer, peer_len))
+			x->last_seen_ns = t;
+}
+
+static void sessions_expire(gb_broker *b, uint64_t t)
+{
+	for (struct session **pp = &b->sessions; *pp;) {
+		struct session *x = *pp;
+		if (t - x->last_seen_ns > SESSION_IDLE_NS) {
+			*pp = x->next;
+			free(x);
+		} else {
+			pp = &x->next;
+		}
+	}
+}
+
+/* Tell every connected session of the owner of `dataset` what key work it
+ * has (a retired epoch to replace, wraps to add). */
+static void push_key_work(gb_broker *b, const char *dataset)
+{
+	const gb_dataset *ds = gb_registry_find_dataset(b->reg, dataset);
+	struct key_info_buf k;
+
+	if (!ds)
+		return;
+	for (struct session *x = b->sessions; x; x = x->next) {
+		if (strcmp(x->dept, ds->owner) != 0)
+			continue;
+		if (key_info_fill(b, ds, x->dept, 0, &k, (int64_t)now_ns()) == 0)
+			send_key_info(b, x->peer, x->peer_len, &k, 0);
+		key_info_clear(&k);
+	}
 }
 
 /* Read one multipart message from the ROUTER and act on it. */
@@ -818,6 +1295,7 @@ static void router_handle(gb_broker *b)
 	}
 	r.dept = user;
 	subs_touch(b, r.peer, r.peer_len, r.t);
+	sessions_touch(b, r.peer, r.peer_len, r.t);
 
 	rc = gb_codec_client_decode(zmq_msg_data(&body), zmq_msg_size(&body),
 				    &frame, why, sizeof why);
@@ -857,6 +1335,19 @@ static void router_handle(gb_broker *b)
 	case GOVBUS__V1__CLIENT_FRAME__BODY_CURSOR_ACK:
 		handle_cursor_ack(b, &r, frame->cursor_ack);
 		break;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_KEY_FETCH:
+		handle_key_fetch(b, &r, frame->key_fetch);
+		break;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_KEY_UPLOAD:
+		handle_key_upload(b, &r, frame);
+		frame = NULL; /* owned by the upload path now */
+		break;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_CHECKPOINT_REQUEST: /* issue 4 */
+	case GOVBUS__V1__CLIENT_FRAME__BODY_CHECKPOINT_LIST_REQUEST:
+	case GOVBUS__V1__CLIENT_FRAME__BODY_REGISTRY_REQUEST:
+		gb_audit_handle(b->audit, b->reg, r.peer, r.peer_len, r.dept,
+				r.t, frame);
+		break;
 	case GOVBUS__V1__CLIENT_FRAME__BODY_PING: {
 		gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
 		Govbus__V1__Pong pong = GOVBUS__V1__PONG__INIT;
@@ -876,6 +1367,39 @@ out:
 	zmq_msg_close(&body);
 }
 
+/* Ack a committed key upload, or report its first failed item. */
+static void upload_result(gb_broker *b, struct pending *p)
+{
+	gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
+	Govbus__V1__KeyUploadAck a = GOVBUS__V1__KEY_UPLOAD_ACK__INIT;
+	uint32_t stored = 0;
+
+	for (size_t j = 0; j < p->nws; j++) {
+		if (p->ws[j].result != 0) {
+			send_error(b, p->peer, p->peer_len, p->ws[j].result,
+				   p->request_id, 0,
+				   "key upload of %s epoch %u not stored: %s",
+				   p->dataset, p->upload_epoch,
+				   gb_strerror(p->ws[j].result));
+			return;
+		}
+		if (p->ws[j].kind == GB_WRITE_WRAP)
+			stored++;
+	}
+	log_line("stored %u key wrap(s) of %s epoch %u%s", stored, p->dataset,
+		 p->upload_epoch,
+		 p->ws[0].kind == GB_WRITE_EPOCH ? " (new epoch)" : "");
+	gb_audit_wraps_stored(b->audit, p->dept, p->dataset, p->upload_epoch,
+			      stored, p->ws[0].kind == GB_WRITE_EPOCH); /* issue 4 */
+	a.request_id = p->request_id;
+	a.dataset = p->dataset;
+	a.epoch = p->upload_epoch;
+	a.stored = stored;
+	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_KEY_UPLOAD_ACK;
+	f.key_upload_ack = &a;
+	(void)send_frame(b, p->peer, p->peer_len, &f);
+}
+
 /* Ack (or refuse) every item the writer has finished. */
 static void writer_results(gb_broker *b)
 {
@@ -889,7 +1413,22 @@ static void writer_results(gb_broker *b)
 		for (size_t i = 0; i < n; i++) {
 			struct pending *p = items[i];
 			b->pending_count--;
-			if (p->w.kind == GB_WRITE_APPEND) {
+			if (p->audit_job) { /* audit (issue 4) */
+				if (p->w.kind == GB_WRITE_AUDIT && p->w.result == 0)
+					head_advance(b, p->w.dataset,
+						     p->w.base_offset + p->w.record_count);
+				gb_audit_job_done(b->audit, p->audit_job, &p->w);
+				p->audit_job = NULL; /* freed by done */
+			} else if (p->is_upload) {
+				upload_result(b, p);
+			} else if (p->w.kind == GB_WRITE_RETIRE) {
+				if (p->w.result == 0)
+					push_key_work(b, p->dataset);
+				else
+					log_line("retiring %s epoch %u failed: %s",
+						 p->dataset, p->w.key_epoch,
+						 gb_strerror(p->w.result));
+			} else if (p->w.kind == GB_WRITE_APPEND) {
 				b->pending_bytes -= p->w.signed_batch_len;
 				if (p->w.result == 0) {
 					gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
@@ -905,6 +1444,15 @@ static void writer_results(gb_broker *b)
 					(void)send_frame(b, p->peer, p->peer_len, &f);
 					head_advance(b, p->dataset,
 						     p->w.base_offset + p->w.record_count);
+					if (!p->w.duplicate) /* issue 4 */
+						gb_audit_appended(b->audit, p->dataset);
+				} else if (p->w.result == GB_EEPOCH) {
+					send_error(b, p->peer, p->peer_len,
+						   p->w.result, p->request_id, 0,
+						   "batch %" PRIu64 " of %s not stored: key "
+						   "epoch %u is no longer current",
+						   p->w.producer_seq, p->dataset,
+						   p->w.key_epoch);
 				} else {
 					send_error(b, p->peer, p->peer_len,
 						   p->w.result, p->request_id, 0,
@@ -921,11 +1469,135 @@ static void writer_results(gb_broker *b)
 	zmq_msg_close(&msg);
 }
 
+/* ------------------------------------------------------------ audit (issue 4)
+ * The broker side of gb_audit_io, and the clean-stop checkpoint. */
+
+/* Queue an audit job's write to the writer thread; takes the job. */
+static int audit_submit(void *ctx, gb_audit_job *job)
+{
+	gb_broker *b = ctx;
+	struct pending *p = pending_new();
+
+	if (!p) {
+		gb_audit_job_free(&job);
+		return GB_ENOMEM;
+	}
+	p->audit_job = job;
+	p->w = *gb_audit_job_write(job);
+	if (zmq_send(b->to_writer, &p, sizeof p, 0) != (int)sizeof p) {
+		pending_free(p);
+		return GB_EUNAVAIL;
+	}
+	b->pending_count++;
+	return 0;
+}
+
+static int audit_send(void *ctx, const uint8_t *peer, size_t peer_len,
+		      const gb_server_frame *frame)
+{
+	return send_frame(ctx, peer, peer_len, frame);
+}
+
+/* Before the writer stops: let queued writes commit (up to 5 s), then sign
+ * a checkpoint of every stream they extended, so a clean stop leaves each
+ * stream's head covered. */
+static void audit_stop(gb_broker *b)
+{
+	uint64_t until = now_ns() + 5000000000ull;
+
+	while (b->audit && b->pending_count > 0 && now_ns() < until) {
+		zmq_pollitem_t it = {b->to_writer, 0, ZMQ_POLLIN, 0};
+
+		if (zmq_poll(&it, 1, 100) > 0)
+			writer_results(b);
+	}
+	gb_audit_flush(b->audit);
+}
+
 /* ------------------------------------------------------------ reload */
+
+/* Queue the retirement of `epoch` of `dataset`; once committed, the owner
+ * is told to open the next one and publishes under it get 412. */
+static void retire_epoch(gb_broker *b, const char *dataset, uint32_t epoch,
+			 const char *why)
+{
+	struct pending *p = pending_new();
+
+	if (!p)
+		return;
+	copy_id(p->dataset, sizeof p->dataset, dataset);
+	p->w.kind = GB_WRITE_RETIRE;
+	p->w.dataset = p->dataset;
+	p->w.key_epoch = epoch;
+	if (zmq_send(b->to_writer, &p, sizeof p, 0) != (int)sizeof p) {
+		pending_free(p);
+		return;
+	}
+	b->pending_count++;
+	log_line("%s: %s; retiring key epoch %u", dataset, why, epoch);
+}
+
+/* Grants that expired since the last check take the key away from their
+ * grantee, exactly as a revocation does. */
+static void expire_grants(gb_broker *b, uint64_t t)
+{
+	for (size_t i = 0; i < gb_registry_grant_count(b->reg); i++) {
+		const gb_grant *g = gb_registry_grant_at(b->reg, i);
+		gb_epoch_state es;
+
+		if (g->expires_ns <= (int64_t)b->last_expiry_check_ns ||
+		    g->expires_ns > (int64_t)t)
+			continue;
+		if (gb_store_epoch_get(b->store, g->dataset, &es) == 0 &&
+		    es.current && !es.retired)
+			retire_epoch(b, g->dataset, es.current,
+				     "a grant expired");
+	}
+	b->last_expiry_check_ns = t;
+}
+
+/* After a reload: a department that lost the right to hold a dataset's key
+ * retires the current epoch (publishes under it are refused from the
+ * commit on, and the owner is asked to open the next); a department that
+ * gained it makes the owner wrap keys for it. */
+static void reload_key_work(gb_broker *b, const gb_registry *old, int64_t t)
+{
+	size_t nds = gb_registry_dataset_count(b->reg);
+	size_t ndept = gb_registry_department_count(old);
+
+	for (size_t i = 0; i < nds; i++) {
+		const gb_dataset *ds = gb_registry_dataset_at(b->reg, i);
+		bool lost = false, gained = false;
+		gb_epoch_state es;
+
+		for (size_t j = 0; j < ndept; j++) {
+			const char *id = gb_registry_department_at(old, j)->id;
+			bool was = gb_policy_decide(old, id, GB_ACTION_READ_CONTENT,
+						    ds->id, t).allowed;
+			bool is = gb_policy_decide(b->reg, id, GB_ACTION_READ_CONTENT,
+						   ds->id, t).allowed;
+			lost |= was && !is;
+		}
+		for (size_t j = 0; j < gb_registry_department_count(b->reg); j++) {
+			const char *id = gb_registry_department_at(b->reg, j)->id;
+			gained |= gb_policy_decide(b->reg, id, GB_ACTION_READ_CONTENT,
+						   ds->id, t).allowed &&
+				  !gb_policy_decide(old, id, GB_ACTION_READ_CONTENT,
+						    ds->id, t).allowed;
+		}
+		if (gb_store_epoch_get(b->store, ds->id, &es) != 0 || es.current == 0)
+			continue;
+		if (lost && !es.retired)
+			retire_epoch(b, ds->id, es.current, "a reader lost access");
+		else if (gained) {
+			push_key_work(b, ds->id);
+		}
+	}
+}
 
 static void broker_reload(gb_broker *b)
 {
-	gb_registry *next = NULL;
+	gb_registry *next = NULL, *old;
 	gb_config_error err;
 	char text[1024];
 	int rc = gb_config_load(b->config_path, (int64_t)now_ns(), &next, &err);
@@ -934,10 +1606,14 @@ static void broker_reload(gb_broker *b)
 		gb_config_error_format(&err, text, sizeof text);
 		log_line("reload refused, the previous policy stays in force: %s",
 			 text);
+		gb_audit_policy_rejected(b->audit, text); /* issue 4 */
 		return;
 	}
-	gb_registry_destroy(&b->reg);
+	old = b->reg;
 	b->reg = next;
+	gb_audit_policy_loaded(b->audit, b->reg, b->config_path); /* issue 4 */
+	reload_key_work(b, old, (int64_t)now_ns());
+	gb_registry_destroy(&old);
 	log_line("reloaded %s: %zu departments, %zu datasets, %zu grants",
 		 b->config_path, gb_registry_department_count(b->reg),
 		 gb_registry_dataset_count(b->reg),
@@ -990,11 +1666,18 @@ static void housekeeping(gb_broker *b, uint64_t t)
 		if (t - s->last_seen_ns > SUBSCRIPTION_IDLE_NS) {
 			log_line("dropped idle subscription of %s to %s", s->dept,
 				 s->dataset);
+			send_error(b, s->peer, s->peer_len, GB_ETIMEOUT, 0, s->id,
+				   "subscription to %s dropped: nothing heard "
+				   "from the subscriber for 30 s",
+				   s->dataset);
 			sub_remove(b, s);
 			continue;
 		}
 		sub_recheck(b, s, t); /* grants expire while subscribed */
 	}
+	sessions_expire(b, t);
+	expire_grants(b, t);
+	gb_audit_tick(b->audit, t); /* issue 4: time-based checkpoints */
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -1133,6 +1816,7 @@ int gb_broker_new(const char *config_path, gb_broker **out, char *why,
 	gb_broker *b = calloc(1, sizeof *b);
 	gb_config_error err;
 	const gb_broker_settings *bs;
+	char sign_key[GB_SIGN_PK_TEXT]; /* issue 4 */
 	int rc;
 
 	*out = NULL;
@@ -1179,11 +1863,24 @@ int gb_broker_new(const char *config_path, gb_broker **out, char *why,
 	}
 	b->writer_started = true;
 	randombytes_buf(&b->instance, sizeof b->instance);
+	b->last_expiry_check_ns = now_ns();
+	{ /* audit (issue 4): the trail starts with the policy in force */
+		gb_audit_io io = {audit_submit, audit_send, b};
+
+		rc = gb_audit_new(b->store, b->id, bs, &io, &b->audit);
+		if (rc != 0) {
+			set_why(why, why_len, "cannot start the audit trail: %s",
+				gb_strerror(rc));
+			goto err;
+		}
+		gb_audit_policy_loaded(b->audit, b->reg, b->config_path);
+		gb_key_encode_sign(gb_identity_sign_pk(b->id), sign_key);
+	}
 	log_line("listening on %s (data in %s): %zu departments, %zu datasets, "
-		 "%zu grants",
+		 "%zu grants; checkpoints signed by broker sign key %s",
 		 bs->listen, bs->data_dir, gb_registry_department_count(b->reg),
 		 gb_registry_dataset_count(b->reg),
-		 gb_registry_grant_count(b->reg));
+		 gb_registry_grant_count(b->reg), sign_key);
 	*out = b;
 	return 0;
 err:
@@ -1200,6 +1897,7 @@ void gb_broker_destroy(gb_broker **bp)
 	b = *bp;
 	if (b->writer_started) {
 		struct pending *stop = NULL;
+		audit_stop(b); /* issue 4: checkpoint before the writer stops */
 		zmq_send(b->to_writer, &stop, sizeof stop, 0);
 		pthread_join(b->writer, NULL);
 		/* Anything the writer finished but we never acked is freed;
@@ -1208,6 +1906,11 @@ void gb_broker_destroy(gb_broker **bp)
 	}
 	while (b->subs)
 		sub_remove(b, b->subs);
+	while (b->sessions) {
+		struct session *x = b->sessions;
+		b->sessions = x->next;
+		free(x);
+	}
 	free(b->heads);
 	if (b->router)
 		zmq_close(b->router);
@@ -1219,6 +1922,7 @@ void gb_broker_destroy(gb_broker **bp)
 		zmq_close(b->writer_end);
 	if (b->ctx)
 		zmq_ctx_term(b->ctx);
+	gb_audit_destroy(&b->audit); /* issue 4: after the last job is done */
 	gb_store_close(&b->store);
 	gb_identity_destroy(&b->id);
 	gb_registry_destroy(&b->reg);

@@ -14,16 +14,19 @@
 #include <errno.h>
 #include <limits.h>
 #include <lmdb.h>
+#include <sodium.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "gb_error.h"
 
 #define STORE_FORMAT 1u
 #define STORE_DEFAULT_MAP_SIZE (64ull << 30)
-#define STORE_MAX_DBS 8
+#define STORE_MAX_DBS 16
 #define STORE_NAME_MAX 255           /* dataset, producer, dept, cursor name */
 #define STORE_CACHE_MAX 65536        /* streams cached before the cache restarts */
 
@@ -68,6 +71,12 @@ struct gb_store {
 	MDB_dbi pseq_db;
 	MDB_dbi cursors_db;
 	MDB_dbi meta_db;
+	MDB_dbi epochs_db;
+	MDB_dbi epoch_log_db;
+	MDB_dbi wraps_db;
+	MDB_dbi checkpoints_db;         /* audit (issue 4) */
+	MDB_dbi policies_db;            /* audit (issue 4) */
+	bool audit_dbs;                 /* false: a read-only open found none */
 	size_t max_key;                 /* LMDB's key size limit */
 	/* Writer thread only. */
 	uint32_t next_stream_id;        /* 0 once every id is used */
@@ -132,6 +141,30 @@ static int store_error(int rc)
 static int write_error(int rc)
 {
 	return store_error(rc) == GB_ENOSPC ? GB_ENOSPC : GB_EIO;
+}
+
+/* Free bytes under which a failed commit is taken for a full filesystem,
+ * on top of twice what the commit was writing. */
+#define STORE_FULL_MARGIN (1u << 20)
+
+/* LMDB reports a short write, which is what a full filesystem gives it, as
+ * EIO (mdb_page_flush: "short write, filesystem full?"). Ask the filesystem
+ * before calling it an I/O error: with less room left than the commit was
+ * writing plus a margin, it is "storage full" (507, not 500). */
+static int commit_error(MDB_env *env, int rc, const gb_write *items, size_t n)
+{
+	const char *path = NULL;
+	struct statvfs fs;
+	uint64_t writing = 0;
+
+	if (rc != EIO || mdb_env_get_path(env, &path) != 0 || !path ||
+	    statvfs(path, &fs) != 0)
+		return write_error(rc);
+	for (size_t i = 0; i < n; i++)
+		writing += items[i].signed_batch_len + items[i].wrap_len;
+	if ((uint64_t)fs.f_bavail * fs.f_frsize < 2 * writing + STORE_FULL_MARGIN)
+		return GB_ENOSPC;
+	return GB_EIO;
 }
 
 /* Say why a data dir cannot be opened: the broker fails at start-up and the
@@ -583,9 +616,13 @@ static int open_databases(gb_store *s, MDB_txn *txn)
 	} dbs[] = {
 		{"streams", &s->streams_db}, {"log", &s->log_db},
 		{"pseq", &s->pseq_db},       {"cursors", &s->cursors_db},
-		{"meta", &s->meta_db},
+		{"meta", &s->meta_db},       {"epochs", &s->epochs_db},
+		{"epoch_log", &s->epoch_log_db}, {"wraps", &s->wraps_db},
+		{"checkpoints", &s->checkpoints_db}, /* audit (issue 4) */
+		{"policies", &s->policies_db},       /* audit (issue 4) */
 	};
 
+	s->audit_dbs = true;
 	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
 		int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
 
@@ -800,38 +837,203 @@ static int stream_put(struct group *g, const char *dataset, size_t len,
 	return rc ? write_error(rc) : 0;
 }
 
-/* Apply one APPEND item. Rejections land in w->result and return 0; a
- * negative return is a transaction failure that ends the group. Every
- * rejection is decided before the first put, so a rejected item leaves
- * nothing behind in the transaction. */
-static int apply_append(struct group *g, gb_write *w)
+/* ------------------------------------------------------------ key epochs */
+
+#define EPOCH_VALUE_BYTES (4 + 1 + 8 + 32)
+#define EPOCH_LOG_VALUE_BYTES (8 + 32)
+
+/* dataset \0 u32be epoch: the epoch_log key and the wraps key prefix. */
+static int epoch_key(const char *dataset, uint32_t epoch, uint8_t *key,
+		     size_t *len)
 {
-	gb_store *s = g->s;
-	uint8_t key[COMPOSITE_KEY_MAX];
-	uint8_t pseq_val[PSEQ_VALUE_BYTES];
-	uint8_t hash[GB_HASH_BYTES];
-	struct stream_state st;
-	size_t plen, dlen;
-	uint64_t last_seq, time_ns;
-	bool have_last, exists, newest;
+	size_t dlen;
+
+	if (name_length(dataset, &dlen) < 0)
+		return GB_EINVAL;
+	memcpy(key, dataset, dlen);
+	key[dlen] = '\0';
+	put_be32(key + dlen + 1, epoch);
+	*len = dlen + 5;
+	return 0;
+}
+
+static int wrap_key(const char *dataset, uint32_t epoch, const char *recipient,
+		    uint8_t *key, size_t *len)
+{
+	size_t rlen;
+
+	if (epoch_key(dataset, epoch, key, len) < 0 ||
+	    name_length(recipient, &rlen) < 0 || *len + rlen > 511)
+		return GB_EINVAL;
+	memcpy(key + *len, recipient, rlen);
+	*len += rlen;
+	return 0;
+}
+
+static int epoch_load(MDB_txn *txn, MDB_dbi dbi, const char *dataset,
+		      gb_epoch_state *st)
+{
+	MDB_val k = {strlen(dataset), (void *)dataset}, v;
+	const uint8_t *p;
+	int rc;
+
+	memset(st, 0, sizeof *st);
+	rc = mdb_get(txn, dbi, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return store_error(rc);
+	if (v.mv_size != EPOCH_VALUE_BYTES)
+		return GB_ECORRUPT;
+	p = v.mv_data;
+	st->current = get_be32(p);
+	st->retired = p[4] != 0;
+	st->created_ns = get_be64(p + 5);
+	memcpy(st->commitment, p + 13, 32);
+	return 0;
+}
+
+static int epoch_save(struct group *g, const char *dataset,
+		      const gb_epoch_state *st)
+{
+	uint8_t val[EPOCH_VALUE_BYTES];
+	MDB_val k = {strlen(dataset), (void *)dataset}, v = {sizeof val, val};
+	int rc;
+
+	put_be32(val, st->current);
+	val[4] = st->retired ? 1 : 0;
+	put_be64(val + 5, st->created_ns);
+	memcpy(val + 13, st->commitment, 32);
+	rc = mdb_put(g->txn, g->s->epochs_db, &k, &v, 0);
+	return rc ? write_error(rc) : 0;
+}
+
+/* An APPEND with an epoch: 0 when it is the current, unretired epoch with
+ * the same commitment; 1 after rejecting it; negative on failure. */
+static int epoch_check(struct group *g, gb_write *w)
+{
+	gb_epoch_state st;
+	int rc = epoch_load(g->txn, g->s->epochs_db, w->dataset, &st);
+
+	if (rc == GB_ECORRUPT) {
+		reject(w, rc);
+		return 1;
+	}
+	if (rc < 0)
+		return rc;
+	if (st.current == 0 || st.current != w->key_epoch || st.retired ||
+	    !w->key_commitment ||
+	    memcmp(st.commitment, w->key_commitment, 32) != 0) {
+		reject(w, GB_EEPOCH);
+		return 1;
+	}
+	return 0;
+}
+
+/* Open epoch current + 1 and make it current. */
+static int apply_epoch(struct group *g, gb_write *w)
+{
+	uint8_t key[COMPOSITE_KEY_MAX], val[EPOCH_LOG_VALUE_BYTES];
+	gb_epoch_state st;
+	size_t klen;
 	MDB_val k, v;
 	int rc;
 
-	/* Seqs start at 1: gb_store_last_seq answers 0 for "none". */
-	if (pseq_prefix(s, w->dataset, w->producer, key, &plen) < 0 ||
-	    !w->signed_batch || w->signed_batch_len == 0 ||
-	    w->signed_batch_len > SIZE_MAX - GB_STORED_HEADER_BYTES ||
-	    w->record_count == 0 || w->producer_seq == 0)
+	if (!w->key_commitment ||
+	    epoch_key(w->dataset, w->key_epoch, key, &klen) < 0)
 		return reject(w, GB_EINVAL);
-	dlen = strlen(w->dataset);
-
-	rc = last_seq_find(g->pseq_cursor, key, plen, &last_seq, &have_last);
+	rc = epoch_load(g->txn, g->s->epochs_db, w->dataset, &st);
 	if (rc == GB_ECORRUPT)
 		return reject(w, rc);
 	if (rc < 0)
 		return group_failure(rc);
-	if (have_last && w->producer_seq <= last_seq)
-		return resolve_old_seq(g, w, key, plen);
+	/* At UINT32_MAX the next epoch would wrap to 0, "no epoch". */
+	if (st.current == UINT32_MAX || w->key_epoch != st.current + 1)
+		return reject(w, GB_EEPOCH);
+	st.current = w->key_epoch;
+	st.retired = false;
+	st.created_ns = w->now_ns;
+	memcpy(st.commitment, w->key_commitment, 32);
+	rc = epoch_save(g, w->dataset, &st);
+	if (rc < 0)
+		return rc;
+	put_be64(val, w->now_ns);
+	memcpy(val + 8, w->key_commitment, 32);
+	k = (MDB_val){klen, key};
+	v = (MDB_val){sizeof val, val};
+	rc = mdb_put(g->txn, g->s->epoch_log_db, &k, &v, 0);
+	if (rc)
+		return write_error(rc);
+	w->result = 0;
+	return 0;
+}
+
+/* Store a wrap of an existing epoch; the first wrap stored is kept. */
+static int apply_wrap(struct group *g, gb_write *w)
+{
+	uint8_t key[COMPOSITE_KEY_MAX];
+	size_t klen;
+	MDB_val k, v;
+	int rc;
+
+	if (!w->wrap || w->wrap_len == 0 ||
+	    epoch_key(w->dataset, w->key_epoch, key, &klen) < 0)
+		return reject(w, GB_EINVAL);
+	k = (MDB_val){klen, key};
+	rc = mdb_get(g->txn, g->s->epoch_log_db, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return reject(w, GB_EEPOCH);
+	if (rc)
+		return write_error(rc);
+	if (wrap_key(w->dataset, w->key_epoch, w->dept, key, &klen) < 0)
+		return reject(w, GB_EINVAL);
+	k = (MDB_val){klen, key};
+	v = (MDB_val){w->wrap_len, (void *)w->wrap};
+	rc = mdb_put(g->txn, g->s->wraps_db, &k, &v, MDB_NOOVERWRITE);
+	if (rc && rc != MDB_KEYEXIST)
+		return write_error(rc);
+	w->result = 0;
+	return 0;
+}
+
+/* Retire the current epoch so no further batch is accepted under it. */
+static int apply_retire(struct group *g, gb_write *w)
+{
+	gb_epoch_state st;
+	size_t dlen;
+	int rc;
+
+	/* Check the name first: epoch_load would take NULL to strlen and an
+	 * empty or too long key to LMDB, failing the whole group. */
+	if (name_length(w->dataset, &dlen) < 0)
+		return reject(w, GB_EINVAL);
+	rc = epoch_load(g->txn, g->s->epochs_db, w->dataset, &st);
+	if (rc == GB_ECORRUPT)
+		return reject(w, rc);
+	if (rc < 0)
+		return group_failure(rc);
+	if (st.current != 0 && st.current == w->key_epoch && !st.retired) {
+		st.retired = true;
+		rc = epoch_save(g, w->dataset, &st);
+		if (rc < 0)
+			return rc;
+	}
+	w->result = 0;
+	return 0;
+}
+
+/* Append w's batch (signed_batch, record_count) at the next offset of
+ * stream w->dataset (`dlen` bytes), extend the chain, write the new head and
+ * fill w's results. Shared by APPEND and AUDIT. Rejections land in
+ * w->result and return 0, and are decided before the first put. */
+static int stream_append(struct group *g, gb_write *w, size_t dlen)
+{
+	gb_store *s = g->s;
+	uint8_t hash[GB_HASH_BYTES];
+	struct stream_state st;
+	uint64_t time_ns;
+	bool exists, newest;
+	int rc;
 
 	rc = group_stream(g, w->dataset, dlen, &st, &exists);
 	if (rc == GB_ECORRUPT)
@@ -858,15 +1060,6 @@ static int apply_append(struct group *g, gb_write *w)
 	if (rc < 0)
 		return rc;
 
-	put_be64(key + plen, w->producer_seq);
-	put_be64(pseq_val, st.next_offset);
-	put_be32(pseq_val + 8, w->record_count);
-	k = (MDB_val){plen + SEQ_BYTES, key};
-	v = (MDB_val){sizeof pseq_val, pseq_val};
-	rc = mdb_put(g->txn, s->pseq_db, &k, &v, 0);
-	if (rc)
-		return write_error(rc);
-
 	w->base_offset = st.next_offset;
 	w->broker_time_ns = time_ns;
 	memcpy(w->chain_hash, hash, GB_HASH_BYTES);
@@ -883,6 +1076,66 @@ static int apply_append(struct group *g, gb_write *w)
 	w->result = 0;
 	return 0;
 }
+
+/* Apply one APPEND item. Rejections land in w->result and return 0; a
+ * negative return is a transaction failure that ends the group. Every
+ * rejection is decided before the first put, so a rejected item leaves
+ * nothing behind in the transaction. */
+static int apply_append(struct group *g, gb_write *w)
+{
+	gb_store *s = g->s;
+	uint8_t key[COMPOSITE_KEY_MAX];
+	uint8_t pseq_val[PSEQ_VALUE_BYTES];
+	size_t plen, dlen;
+	uint64_t last_seq;
+	bool have_last;
+	MDB_val k, v;
+	int rc;
+
+	/* Seqs start at 1: gb_store_last_seq answers 0 for "none". */
+	if (pseq_prefix(s, w->dataset, w->producer, key, &plen) < 0 ||
+	    !w->signed_batch || w->signed_batch_len == 0 ||
+	    w->signed_batch_len > SIZE_MAX - GB_STORED_HEADER_BYTES ||
+	    w->record_count == 0 || w->producer_seq == 0)
+		return reject(w, GB_EINVAL);
+	dlen = strlen(w->dataset);
+
+	rc = last_seq_find(g->pseq_cursor, key, plen, &last_seq, &have_last);
+	if (rc == GB_ECORRUPT)
+		return reject(w, rc);
+	if (rc < 0)
+		return group_failure(rc);
+	if (have_last && w->producer_seq <= last_seq)
+		return resolve_old_seq(g, w, key, plen);
+	/* Only the next seq may be stored: a pipelined batch that overtook
+	 * a failed one would otherwise make the failed one unstorable. */
+	if (w->producer_seq != (have_last ? last_seq + 1 : 1))
+		return reject(w, GB_ECONFLICT);
+	if (w->key_epoch != 0) {
+		rc = epoch_check(g, w);
+		if (rc != 0)
+			return rc < 0 ? group_failure(rc) : 0;
+	}
+
+	rc = stream_append(g, w, dlen);
+	if (rc < 0 || w->result != 0)
+		return rc;
+
+	put_be64(key + plen, w->producer_seq);
+	put_be64(pseq_val, w->base_offset);
+	put_be32(pseq_val + 8, w->record_count);
+	k = (MDB_val){plen + SEQ_BYTES, key};
+	v = (MDB_val){sizeof pseq_val, pseq_val};
+	rc = mdb_put(g->txn, s->pseq_db, &k, &v, 0);
+	if (rc)
+		return write_error(rc);
+	return 0;
+}
+
+/* audit (issue 4): the write kinds of the audit section at the end. */
+static int apply_audit(struct group *g, gb_write *w);
+static int apply_checkpoint(struct group *g, gb_write *w);
+static int apply_policy(struct group *g, gb_write *w);
 
 /* Apply one CURSOR item: upsert the durable cursor. */
 static int apply_cursor(struct group *g, gb_write *w)
@@ -947,6 +1200,18 @@ int gb_store_write_group(gb_store *s, gb_write *items, size_t n)
 			rc = apply_append(&g, w);
 		else if (w->kind == GB_WRITE_CURSOR)
 			rc = apply_cursor(&g, w);
+		else if (w->kind == GB_WRITE_EPOCH)
+			rc = apply_epoch(&g, w);
+		else if (w->kind == GB_WRITE_WRAP)
+			rc = apply_wrap(&g, w);
+		else if (w->kind == GB_WRITE_RETIRE)
+			rc = apply_retire(&g, w);
+		else if (w->kind == GB_WRITE_AUDIT)
+			rc = apply_audit(&g, w);
+		else if (w->kind == GB_WRITE_CHECKPOINT)
+			rc = apply_checkpoint(&g, w);
+		else if (w->kind == GB_WRITE_POLICY)
+			rc = apply_policy(&g, w);
 		else
 			rc = reject(w, GB_EINVAL);
 		if (rc < 0)
@@ -959,7 +1224,7 @@ int gb_store_write_group(gb_store *s, gb_write *items, size_t n)
 	rc = mdb_txn_commit(g.txn);
 	g.txn = NULL;
 	if (rc) {
-		rc = write_error(rc);
+		rc = commit_error(s->env, rc, items, n);
 		goto err;
 	}
 	return 0;
@@ -1258,4 +1523,453 @@ corrupt:
 		*bad_offset = expected;
 	rc = GB_ECORRUPT;
 	goto out;
+}
+
+int gb_store_epoch_get(gb_store *s, const char *dataset, gb_epoch_state *out)
+{
+	MDB_txn *txn;
+	size_t dlen;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (!s || name_length(dataset, &dlen) < 0)
+		return GB_EINVAL;
+	rc = read_begin(s, &txn);
+	if (rc)
+		return rc;
+	rc = epoch_load(txn, s->epochs_db, dataset, out);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int gb_store_wrap_get(gb_store *s, const char *dataset, uint32_t epoch,
+		      const char *recipient, uint8_t **out, size_t *len)
+{
+	uint8_t key[COMPOSITE_KEY_MAX];
+	size_t klen;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!s || wrap_key(dataset, epoch, recipient, key, &klen) < 0)
+		return GB_EINVAL;
+	rc = read_begin(s, &txn);
+	if (rc)
+		return rc;
+	k = (MDB_val){klen, key};
+	rc = mdb_get(txn, s->wraps_db, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		rc = GB_ENOTFOUND;
+	} else if (rc) {
+		rc = store_error(rc);
+	} else if (out) {
+		*out = malloc(v.mv_size ? v.mv_size : 1);
+		if (!*out) {
+			rc = GB_ENOMEM;
+		} else {
+			memcpy(*out, v.mv_data, v.mv_size);
+			*len = v.mv_size;
+		}
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* ------------------------------------------------------------ audit (issue 4)
+ *
+ * The audit trail, signed checkpoints and policy snapshots (gb_store.h). The
+ * writers follow the group rules above; the readers hand raw values to an
+ * auditor's verifier, bounded but not judged. */
+
+#define CHECKPOINT_VALUE_MAX 4096      /* a SignedCheckpoint is ~200 bytes */
+#define POLICY_VALUE_MAX (64u << 20)   /* configs are at most 4 MiB */
+
+/* checkpoints key "stream \0 u64be next_offset". */
+static int checkpoint_key(const gb_store *s, const char *stream,
+			  uint64_t offset, uint8_t *key, size_t *len)
+{
+	const char *names[1] = {stream};
+	size_t n;
+
+	if (join_names(s, names, 1, 1 + SEQ_BYTES, key, &n) < 0)
+		return GB_EINVAL;
+	key[n] = 0;
+	put_be64(key + n + 1, offset);
+	*len = n + 1 + SEQ_BYTES;
+	return 0;
+}
+
+static int apply_audit(struct group *g, gb_write *w)
+{
+	size_t dlen;
+
+	if (name_length(w->dataset, &dlen) < 0 || !w->signed_batch ||
+	    w->signed_batch_len == 0 ||
+	    w->signed_batch_len > SIZE_MAX - GB_STORED_HEADER_BYTES ||
+	    w->record_count == 0)
+		return reject(w, GB_EINVAL);
+	return stream_append(g, w, dlen);
+}
+
+/* Store a checkpoint; it may only cover what the stream holds (including
+ * appends earlier in this group). */
+static int apply_checkpoint(struct group *g, gb_write *w)
+{
+	uint8_t key[COMPOSITE_KEY_MAX];
+	struct stream_state st;
+	size_t klen, dlen;
+	bool exists;
+	MDB_val k, v;
+	int rc;
+
+	if (name_length(w->dataset, &dlen) < 0 || !w->value ||
+	    w->value_len == 0 || w->value_len > CHECKPOINT_VALUE_MAX ||
+	    checkpoint_key(g->s, w->dataset, w->checkpoint_offset, key, &klen) < 0)
+		return reject(w, GB_EINVAL);
+	rc = group_stream(g, w->dataset, dlen, &st, &exists);
+	if (rc == GB_ECORRUPT)
+		return reject(w, rc);
+	if (rc < 0)
+		return group_failure(rc);
+	if (w->checkpoint_offset > st.next_offset)
+		return reject(w, GB_EINVAL);
+	k = (MDB_val){klen, key};
+	v = (MDB_val){w->value_len, (void *)w->value};
+	rc = mdb_put(g->txn, g->s->checkpoints_db, &k, &v, 0);
+	if (rc)
+		return write_error(rc);
+	w->result = 0;
+	return 0;
+}
+
+/* Decode a policies value: u32be n || n x u64be || config. */
+static int policy_decode(const MDB_val *v, uint32_t *n, const uint8_t **loads,
+			 const uint8_t **config, size_t *config_len)
+{
+	const uint8_t *p = v->mv_data;
+
+	if (v->mv_size < 4)
+		return GB_ECORRUPT;
+	*n = get_be32(p);
+	if (*n == 0 || (v->mv_size - 4) / 8 < *n)
+		return GB_ECORRUPT;
+	*loads = p + 4;
+	*config = p + 4 + (size_t)*n * 8;
+	*config_len = v->mv_size - 4 - (size_t)*n * 8;
+	return 0;
+}
+
+/* Record one load of a config: create its record, or append the time. */
+static int apply_policy(struct group *g, gb_write *w)
+{
+	uint8_t hash[GB_HASH_BYTES], *val;
+	const uint8_t *loads = NULL, *config = NULL;
+	size_t config_len = 0, size;
+	uint32_t n = 0;
+	MDB_val k, v;
+	int rc;
+
+	if (!w->policy_hash || (!w->value && w->value_len) ||
+	    w->value_len > POLICY_VALUE_MAX)
+		return reject(w, GB_EINVAL);
+	crypto_generichash(hash, sizeof hash, w->value, w->value_len, NULL, 0);
+	if (sodium_memcmp(hash, w->policy_hash, sizeof hash) != 0)
+		return reject(w, GB_EINVAL);
+	k = (MDB_val){GB_HASH_BYTES, hash};
+	rc = mdb_get(g->txn, g->s->policies_db, &k, &v);
+	if (rc && rc != MDB_NOTFOUND)
+		return write_error(rc);
+	if (rc == 0) {
+		if (policy_decode(&v, &n, &loads, &config, &config_len) < 0 ||
+		    config_len != w->value_len ||
+		    memcmp(config, w->value, config_len) != 0 || n == UINT32_MAX)
+			return reject(w, GB_ECORRUPT);
+		if (get_be64(loads + (size_t)(n - 1) * 8) == w->now_ns) {
+			w->result = 0; /* the same load, recorded twice */
+			return 0;
+		}
+	}
+	size = 4 + ((size_t)n + 1) * 8 + w->value_len;
+	val = malloc(size);
+	if (!val)
+		return GB_EIO; /* ends the group like any failed put */
+	put_be32(val, n + 1);
+	if (n)
+		memcpy(val + 4, loads, (size_t)n * 8);
+	put_be64(val + 4 + (size_t)n * 8, w->now_ns);
+	if (w->value_len)
+		memcpy(val + 4 + ((size_t)n + 1) * 8, w->value, w->value_len);
+	v = (MDB_val){size, val};
+	rc = mdb_put(g->txn, g->s->policies_db, &k, &v, 0);
+	free(val);
+	if (rc)
+		return write_error(rc);
+	w->result = 0;
+	return 0;
+}
+
+int gb_store_open_readonly(const char *dir, gb_store **out)
+{
+	static const struct {
+		const char *name;
+		size_t offset;
+		bool required;
+	} dbs[] = {
+		{"streams", offsetof(gb_store, streams_db), true},
+		{"log", offsetof(gb_store, log_db), true},
+		{"meta", offsetof(gb_store, meta_db), true},
+		{"checkpoints", offsetof(gb_store, checkpoints_db), false},
+		{"policies", offsetof(gb_store, policies_db), false},
+	};
+	gb_store *s = NULL;
+	MDB_txn *txn = NULL;
+	MDB_val k = {sizeof meta_format_key - 1, (void *)meta_format_key}, v;
+	unsigned missing = 0;
+	int rc;
+
+	if (!dir || !*dir || !out)
+		return GB_EINVAL;
+	*out = NULL;
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return GB_ENOMEM;
+	rc = mdb_env_create(&s->env);
+	if (rc) {
+		s->env = NULL;
+		goto err_lmdb;
+	}
+	rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
+	if (rc == 0)
+		rc = mdb_env_open(s->env, dir, MDB_RDONLY | MDB_NOTLS, 0600);
+	if (rc == ENOENT) {
+		open_refused(dir, "no govbus log here (data.mdb is missing)");
+		rc = GB_ENOTFOUND;
+		goto err;
+	}
+	if (rc == 0)
+		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		goto err_lmdb;
+	s->max_key = (size_t)mdb_env_get_maxkeysize(s->env);
+	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+		MDB_dbi *dbi = (MDB_dbi *)((char *)s + dbs[i].offset);
+
+		rc = mdb_dbi_open(txn, dbs[i].name, 0, dbi);
+		if (rc == MDB_NOTFOUND && !dbs[i].required) {
+			missing++;
+			continue;
+		}
+		if (rc == MDB_NOTFOUND) {
+			open_refused(dir, "not a govbus log (named databases "
+					  "are missing)");
+			rc = GB_ENOTFOUND;
+			goto err;
+		}
+		if (rc)
+			goto err_lmdb;
+	}
+	s->audit_dbs = missing == 0;
+	rc = mdb_get(txn, s->meta_db, &k, &v);
+	if (rc || v.mv_size != 4 || get_be32(v.mv_data) != STORE_FORMAT) {
+		open_refused(dir, "the format record is missing or not version 1");
+		rc = GB_ECORRUPT;
+		goto err;
+	}
+	mdb_txn_abort(txn);
+	*out = s;
+	return 0;
+
+err_lmdb:
+	open_refused(dir, mdb_strerror(rc));
+	rc = store_error(rc);
+err:
+	if (txn)
+		mdb_txn_abort(txn);
+	gb_store_close(&s);
+	return rc;
+}
+
+int gb_store_entry_split(const uint8_t *value, size_t len, gb_stored_batch *b)
+{
+	if (!value || len <= GB_STORED_HEADER_BYTES)
+		return GB_ECORRUPT;
+	b->broker_time_ns = get_be64(value);
+	b->base_offset = get_be64(value + 8);
+	b->record_count = get_be32(value + 16);
+	b->chain_hash = value + 20;
+	b->signed_batch = value + GB_STORED_HEADER_BYTES;
+	b->signed_batch_len = len - GB_STORED_HEADER_BYTES;
+	return 0;
+}
+
+int gb_store_read_raw(gb_store *s, const char *stream, gb_stream_info *head,
+		      gb_store_value_fn fn, void *ctx)
+{
+	struct stream_state st;
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	uint8_t kb[LOG_KEY_BYTES];
+	MDB_val k = {sizeof kb, kb}, v;
+	int visited = 0;
+	bool exists;
+	int rc;
+
+	if (!fn || !head)
+		return GB_EINVAL;
+	rc = read_stream(s, stream, &txn, &st, &exists);
+	if (rc < 0)
+		return rc;
+	head->next_offset = st.next_offset;
+	head->batch_count = st.batch_count;
+	head->last_time_ns = st.last_time_ns;
+	memcpy(head->head_hash, st.head, GB_HASH_BYTES);
+	if (!exists)
+		goto out;
+	rc = mdb_cursor_open(txn, s->log_db, &cur);
+	if (rc) {
+		cur = NULL;
+		rc = store_error(rc);
+		goto out;
+	}
+	log_key(kb, st.id, 0);
+	rc = 0;
+	for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); ;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (mrc) {
+			rc = mrc == MDB_NOTFOUND ? 0 : store_error(mrc);
+			break;
+		}
+		/* A key of another size cannot name an offset: skip it (a gap
+		 * it displaced still shows). */
+		if (k.mv_size != LOG_KEY_BYTES)
+			continue;
+		if (get_be32(k.mv_data) != st.id || visited == INT_MAX)
+			break;
+		visited++;
+		rc = fn(ctx, get_be64((const uint8_t *)k.mv_data + 4),
+			v.mv_data, v.mv_size);
+		if (rc != 0)
+			break;
+	}
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc < 0 ? rc : visited;
+}
+
+int gb_store_checkpoints_read(gb_store *s, const char *stream, uint64_t from,
+			      size_t max, gb_store_value_fn fn, void *ctx)
+{
+	uint8_t key[COMPOSITE_KEY_MAX];
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	size_t klen, plen;
+	MDB_val k, v;
+	int visited = 0, rc;
+
+	if (!s || !fn || checkpoint_key(s, stream, from, key, &klen) < 0)
+		return GB_EINVAL;
+	if (!s->audit_dbs || max == 0)
+		return 0;
+	plen = klen - SEQ_BYTES;
+	rc = read_begin(s, &txn);
+	if (rc < 0)
+		return rc;
+	rc = mdb_cursor_open(txn, s->checkpoints_db, &cur);
+	if (rc) {
+		cur = NULL;
+		rc = store_error(rc);
+		goto out;
+	}
+	k = (MDB_val){klen, key};
+	rc = 0;
+	for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); ;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (mrc) {
+			rc = mrc == MDB_NOTFOUND ? 0 : store_error(mrc);
+			break;
+		}
+		if (k.mv_size < plen || memcmp(k.mv_data, key, plen) != 0)
+			break;
+		if (k.mv_size != klen)
+			continue; /* not one of ours: cannot name an offset */
+		if ((size_t)visited == max || visited == INT_MAX)
+			break;
+		visited++;
+		rc = fn(ctx, get_be64((const uint8_t *)k.mv_data + plen),
+			v.mv_data, v.mv_size);
+		if (rc != 0)
+			break;
+	}
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc < 0 ? rc : visited;
+}
+
+int gb_store_policies_read(gb_store *s, gb_store_policy_fn fn, void *ctx)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	uint64_t *loads = NULL;
+	MDB_val k, v;
+	int visited = 0, rc;
+
+	if (!s || !fn)
+		return GB_EINVAL;
+	if (!s->audit_dbs)
+		return 0;
+	rc = read_begin(s, &txn);
+	if (rc < 0)
+		return rc;
+	rc = mdb_cursor_open(txn, s->policies_db, &cur);
+	if (rc) {
+		cur = NULL;
+		rc = store_error(rc);
+		goto out;
+	}
+	rc = 0;
+	for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); ;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		gb_stored_policy p;
+		const uint8_t *be;
+		uint32_t n;
+
+		if (mrc) {
+			rc = mrc == MDB_NOTFOUND ? 0 : store_error(mrc);
+			break;
+		}
+		if (k.mv_size != GB_HASH_BYTES ||
+		    policy_decode(&v, &n, &be, &p.config, &p.config_len) < 0) {
+			rc = GB_ECORRUPT;
+			goto out;
+		}
+		free(loads);
+		loads = malloc((size_t)n * sizeof *loads);
+		if (!loads) {
+			rc = GB_ENOMEM;
+			goto out;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			loads[i] = get_be64(be + (size_t)i * 8);
+		p.hash = k.mv_data;
+		p.loaded_ns = loads;
+		p.load_count = n;
+		if (visited == INT_MAX)
+			break;
+		visited++;
+		rc = fn(ctx, &p);
+		if (rc != 0)
+			break;
+	}
+out:
+	free(loads);
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc < 0 ? rc : visited;
 }

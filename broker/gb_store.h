@@ -7,7 +7,18 @@
  *   pseq      dataset \0 producer \0 u64be producer_seq -> u64be base offset
  *             || u32be record count   (idempotent retries)
  *   cursors   dept \0 dataset \0 name -> u64be next offset (durable cursors)
+ *   epochs    dataset -> u32be current epoch || u8 retired || u64be created
+ *             || commitment[32]   (the dataset key epoch publishes must use)
+ *   epoch_log dataset \0 u32be epoch -> u64be created || commitment[32]
+ *   wraps     dataset \0 u32be epoch || recipient -> signed key wrap bytes
  *   meta      format version and the stream id counter
+ *   checkpoints  stream \0 u64be next_offset -> serialized SignedCheckpoint
+ *   policies  BLAKE2b-256 of a config -> u32be n || n x u64be load time ||
+ *             the config bytes   (every load of that config, in order)
+ *
+ * The audit trail is the stream GB_AUDIT_STREAM ("_audit"): its entries are
+ * stored like batches, one serialized AuditEvent each, hash-chained the same
+ * way (issue 4).
  *
  * Stored batch value: u64be broker_time_ns || u64be base_offset ||
  * u32be record_count || chain hash[32] || signed batch bytes.
@@ -38,7 +49,17 @@ void gb_store_close(gb_store **s);
 
 /* ------------------------------------------------------------ writing */
 
-typedef enum { GB_WRITE_APPEND = 0, GB_WRITE_CURSOR = 1 } gb_write_kind;
+typedef enum {
+	GB_WRITE_APPEND = 0,
+	GB_WRITE_CURSOR = 1,
+	GB_WRITE_EPOCH = 2,    /* open key_epoch (= current + 1) with its commitment */
+	GB_WRITE_WRAP = 3,     /* store a wrap of key_epoch for dept */
+	GB_WRITE_RETIRE = 4,   /* retire key_epoch if it is the current one */
+	/* audit (issue 4) */
+	GB_WRITE_AUDIT = 5,    /* append signed_batch to stream `dataset`, no seq */
+	GB_WRITE_CHECKPOINT = 6, /* store `value` for (dataset, checkpoint_offset) */
+	GB_WRITE_POLICY = 7,   /* record a load at now_ns of config `value` */
+} gb_write_kind;
 
 /* One item of a group commit. Inputs are borrowed for the call. */
 typedef struct gb_write {
@@ -51,10 +72,19 @@ typedef struct gb_write {
 	const uint8_t *signed_batch;    /* stored exactly as given */
 	size_t signed_batch_len;
 	uint64_t now_ns;                /* broker clock when received */
+	uint32_t key_epoch;             /* APPEND (0: unchecked), EPOCH, WRAP, RETIRE */
+	const uint8_t *key_commitment;  /* APPEND (with an epoch), EPOCH: 32 bytes */
+	const uint8_t *wrap;            /* WRAP: signed wrap bytes, for `dept` */
+	size_t wrap_len;
 	/* CURSOR inputs (dataset above too) */
 	const char *dept;
 	const char *cursor_name;
 	uint64_t cursor_next;
+	/* CHECKPOINT and POLICY inputs (issue 4) */
+	const uint8_t *value;           /* SignedCheckpoint / config bytes */
+	size_t value_len;
+	uint64_t checkpoint_offset;     /* CHECKPOINT: the next_offset it covers */
+	const uint8_t *policy_hash;     /* POLICY: GB_HASH_BYTES, of `value` */
 	/* results */
 	int result;                     /* 0 or GB_E... for this item */
 	bool duplicate;                 /* APPEND: seq already stored */
@@ -66,10 +96,22 @@ typedef struct gb_write {
 /* Apply `n` items in one transaction, commit and sync, in order.
  *
  * APPEND: if producer_seq was already stored for (dataset, producer) the item
- * gets result 0, duplicate=true and the original base_offset; if it is not
- * greater than the last stored seq and not stored, GB_ECONFLICT; otherwise
- * the batch is appended at the stream's next offset with broker time
- * max(now_ns, last + 1) and the chain extended.
+ * gets result 0, duplicate=true and the original base_offset; any other seq
+ * than last + 1 (1 for a new producer) is GB_ECONFLICT, so a pipelined batch
+ * can never overtake one that failed; with key_epoch set, an epoch that is
+ * not the dataset's current, unretired one (or whose commitment differs) is
+ * GB_EEPOCH. Otherwise the batch is appended at the stream's next offset with
+ * broker time max(now_ns, last + 1) and the chain extended.
+ * EPOCH: key_epoch must be current + 1 (GB_EEPOCH otherwise). WRAP: the epoch
+ * must exist (GB_EEPOCH); a wrap already stored is kept (result 0).
+ * AUDIT: like APPEND without producer or seq: signed_batch (any bytes, e.g.
+ * an AuditEvent) is appended to stream `dataset` as one entry of
+ * record_count records, with the same results (issue 4).
+ * CHECKPOINT: stores `value` under (dataset, checkpoint_offset), replacing
+ * one taken at the same offset; an offset beyond the stream's next offset
+ * is GB_EINVAL. POLICY: `value` must hash (BLAKE2b-256) to policy_hash
+ * (GB_EINVAL); the load time now_ns is appended to that config's record,
+ * which is created with the bytes on first load.
  * A per-item rejection does not affect other items. If the commit fails
  * (GB_ENOSPC for MDB_MAP_FULL/ENOSPC, GB_EIO otherwise) every item gets that
  * error, nothing is stored, and the function returns it. Returns 0 when the
@@ -122,10 +164,76 @@ int gb_store_read(gb_store *s, const char *dataset, uint64_t offset,
 int gb_store_cursor_get(gb_store *s, const char *dept, const char *dataset,
 			const char *name, uint64_t *next_offset);
 
+/* Key state of a dataset: the current epoch (0 when it has none), whether
+ * it is retired, and its commitment. */
+typedef struct gb_epoch_state {
+	uint32_t current;
+	bool retired;
+	uint64_t created_ns;
+	uint8_t commitment[32];
+} gb_epoch_state;
+
+int gb_store_epoch_get(gb_store *s, const char *dataset, gb_epoch_state *out);
+
+/* Copy the wrap of (dataset, epoch) for `recipient` into a new malloc'd
+ * buffer (out may be NULL to test existence). GB_ENOTFOUND when absent. */
+int gb_store_wrap_get(gb_store *s, const char *dataset, uint32_t epoch,
+		      const char *recipient, uint8_t **out, size_t *len);
+
 /* Recompute the chain of `dataset` from offset 0 and check offsets are dense
  * and every stored hash matches. On a mismatch returns GB_ECORRUPT and sets
  * *bad_offset. */
 int gb_store_verify_stream(gb_store *s, const char *dataset,
 			   uint64_t *bad_offset);
+
+/* ------------------------------------------------------------ audit (issue 4)
+ *
+ * Readers for auditors and exports. They hand out what the data file holds:
+ * values are bounded but otherwise unchecked, since the caller (an auditor's
+ * verifier, or an agent) judges them and must see tampering, not have it
+ * hidden by a read error. */
+
+/* Open `dir` read-only (MDB_RDONLY): nothing is written, not even to a new
+ * environment, so an export can run on evidence that must not change. A
+ * dir without a govbus environment is GB_ENOTFOUND. Write calls on the
+ * result fail with GB_EIO. */
+int gb_store_open_readonly(const char *dir, gb_store **out);
+
+/* Called with one stored value: a log entry (offset from its key) or a
+ * checkpoint (offset = its next_offset). Same return rule as
+ * gb_store_batch_fn. Pointers are valid only during the call. */
+typedef int (*gb_store_value_fn)(void *ctx, uint64_t offset,
+				 const uint8_t *value, size_t len);
+
+/* Visit every log entry of `stream`, in key order, raw: a missing, moved or
+ * malformed entry is passed on as it is (split it with
+ * gb_store_entry_split). *head receives the stream head as the same read
+ * transaction sees it. Returns the number visited or a negative error
+ * (GB_ECORRUPT when the stream head itself is unreadable). */
+int gb_store_read_raw(gb_store *s, const char *stream, gb_stream_info *head,
+		      gb_store_value_fn fn, void *ctx);
+
+/* Split a stored log value into its fields (b->base_offset is the value's
+ * own, not the key's). GB_ECORRUPT when it is too short to hold them. */
+int gb_store_entry_split(const uint8_t *value, size_t len, gb_stored_batch *b);
+
+/* Visit up to `max` stored checkpoints of `stream` with next_offset >=
+ * `from`, in offset order. Returns the number visited or an error. */
+int gb_store_checkpoints_read(gb_store *s, const char *stream, uint64_t from,
+			      size_t max, gb_store_value_fn fn, void *ctx);
+
+typedef struct gb_stored_policy {
+	const uint8_t *hash;            /* GB_HASH_BYTES */
+	const uint64_t *loaded_ns;      /* every load, in order */
+	size_t load_count;
+	const uint8_t *config;
+	size_t config_len;
+} gb_stored_policy;
+
+typedef int (*gb_store_policy_fn)(void *ctx, const gb_stored_policy *p);
+
+/* Visit every stored policy snapshot, in hash order. A malformed record is
+ * GB_ECORRUPT. Returns the number visited or an error. */
+int gb_store_policies_read(gb_store *s, gb_store_policy_fn fn, void *ctx);
 
 #endif

@@ -3,7 +3,8 @@
  * verify and by reads, durable cursors, a full map, and a writer running
  * beside a reader. Every test works in its own mkdtemp folder under /tmp,
  * removed at the end. The corruption tests open the data file with LMDB
- * directly, between a close and a reopen of the store. */
+ * directly, between a close and a reopen of the store. Also: the dense
+ * producer seq rule and dataset key epochs, wraps and retirement. */
 #include <ftw.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -242,7 +243,7 @@ static int append_one(gb_store *s, struct model *m, const char *producer,
 struct raw {
 	MDB_env *env;
 	MDB_txn *txn;
-	MDB_dbi streams, log, meta;
+	MDB_dbi streams, log, meta, pseq, epochs;
 };
 
 static int raw_open(struct raw *r, const char *dir)
@@ -253,8 +254,15 @@ static int raw_open(struct raw *r, const char *dir)
 	    mdb_txn_begin(r->env, NULL, 0, &r->txn) ||
 	    mdb_dbi_open(r->txn, "streams", 0, &r->streams) ||
 	    mdb_dbi_open(r->txn, "log", 0, &r->log) ||
-	    mdb_dbi_open(r->txn, "meta", 0, &r->meta))
+	    mdb_dbi_open(r->txn, "meta", 0, &r->meta) ||
+	    mdb_dbi_open(r->txn, "pseq", 0, &r->pseq) ||
+	    mdb_dbi_open(r->txn, "epochs", 0, &r->epochs)) {
+		if (r->txn)
+			mdb_txn_abort(r->txn);
+		if (r->env)
+			mdb_env_close(r->env);
 		return -1;
+	}
 	return 0;
 }
 
@@ -361,16 +369,50 @@ static uint32_t raw_stream_id_of(const char *dir, const char *dataset)
 	return id;
 }
 
+enum { RAW_STREAMS, RAW_META, RAW_EPOCHS };
+
 static int raw_put(const char *dir, int which, const char *key,
 		   const void *val, size_t len)
 {
 	struct raw r;
 	MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
+	MDB_dbi dbi;
 	int rc;
 
 	if (raw_open(&r, dir) < 0)
 		return -1;
-	rc = mdb_put(r.txn, which ? r.meta : r.streams, &k, &v, 0) ? -1 : 0;
+	dbi = which == RAW_META ? r.meta :
+	      which == RAW_EPOCHS ? r.epochs : r.streams;
+	rc = mdb_put(r.txn, dbi, &k, &v, 0) ? -1 : 0;
+	raw_close(&r);
+	return rc;
+}
+
+/* Store pseq key "dataset \0 producer \0 u64be seq" -> u64be base ||
+ * u32be count directly, as gb_store.h lays it out. */
+static int raw_put_pseq(const char *dir, const char *dataset,
+			const char *producer, uint64_t seq, uint64_t base,
+			uint32_t count)
+{
+	struct raw r;
+	uint8_t kb[128], vb[12];
+	size_t dl = strlen(dataset), pl = strlen(producer), n;
+	MDB_val k, v = {sizeof vb, vb};
+	int rc;
+
+	if (dl + pl + 2 + 8 > sizeof kb || raw_open(&r, dir) < 0)
+		return -1;
+	memcpy(kb, dataset, dl + 1);
+	memcpy(kb + dl + 1, producer, pl + 1);
+	n = dl + pl + 2;
+	for (int i = 0; i < 8; i++) {
+		kb[n + (size_t)i] = (uint8_t)(seq >> (56 - 8 * i));
+		vb[i] = (uint8_t)(base >> (56 - 8 * i));
+	}
+	for (int i = 0; i < 4; i++)
+		vb[8 + i] = (uint8_t)(count >> (24 - 8 * i));
+	k = (MDB_val){n + 8, kb};
+	rc = mdb_put(r.txn, r.pseq, &k, &v, 0) ? -1 : 0;
 	raw_close(&r);
 	return rc;
 }
@@ -504,13 +546,14 @@ static void test_idempotence(void)
 	CHECK(memcmp(&before, &after, sizeof before) == 0);
 
 	/* Mixed group: retry, new stream, new seq, the same seq again in the
-	 * group, a gap (seq 6 after 4 leaves 5 unseen), then the unseen seq 5
-	 * and bad items; the good items must all succeed. */
+	 * group, a gap (seq 6 right after 4, last + 2), then seq 5 and a bad
+	 * item. The gap is a conflict that stores nothing and leaves last at 4,
+	 * so seq 5 after it is accepted; the good items must all succeed. */
 	for (int i = 0; i < 8; i++)
 		fill_batch(d[i], 64, i == 1 ? 'b' : 'a', (uint64_t)i + 100);
 	fill_batch(d[2], 64, 'a', 3);
 	fill_batch(d[4], 64, 'a', 4);
-	fill_batch(d[5], 64, 'a', 6);
+	fill_batch(d[6], 64, 'a', 5);
 	fill_batch(d[1], 64, 'b', 1);
 	w[0] = append_item(a.dataset, "p", 2, 5, d[0], 64, 400);
 	w[1] = append_item(b.dataset, "p", 1, 3, d[1], 64, 400);
@@ -527,14 +570,21 @@ static void test_idempotence(void)
 	CHECK(w[3].result == 0 && w[3].duplicate &&
 	      w[3].base_offset == w[2].base_offset);
 	model_accept(&a, &w[4]);
-	model_accept(&a, &w[5]);
-	CHECK_RC(w[6].result, GB_ECONFLICT);
+	CHECK_RC(w[5].result, GB_ECONFLICT);
+	CHECK(w[5].base_offset == 0 && w[5].broker_time_ns == 0);
+	model_accept(&a, &w[6]);
 	CHECK_RC(w[7].result, GB_EINVAL);
-	CHECK(!w[6].duplicate && !w[7].duplicate);
+	CHECK(!w[5].duplicate && !w[7].duplicate);
 	check_stream(s, &a, 0);
 	check_stream(s, &b, 0);
 	CHECK_RC(gb_store_last_seq(s, a.dataset, "p", &seq), 0);
-	CHECK(seq == 6);
+	CHECK(seq == 5);
+	/* Seq 6 was never stored: now it is last + 1 and is no retry. */
+	fill_batch(d[5], 64, 'a', 6);
+	w[0] = append_item(a.dataset, "p", 6, 4, d[5], 64, 450);
+	CHECK_RC(gb_store_write_group(s, w, 1), 0);
+	model_accept(&a, &w[0]);
+	check_stream(s, &a, 0);
 
 	/* Invalid items are rejected alone. */
 	{
@@ -546,15 +596,15 @@ static void test_idempotence(void)
 		long_name[sizeof long_name - 1] = 0;
 		memset(name255, 'y', sizeof name255 - 1);
 		name255[sizeof name255 - 1] = 0;
-		fill_batch(d[0], 64, 'a', 8);
-		v[0] = append_item("", "p", 8, 1, d[0], 64, 500);
-		v[1] = append_item(a.dataset, NULL, 8, 1, d[0], 64, 500);
-		v[2] = append_item(a.dataset, "p", 8, 1, d[0], 0, 500);
-		v[3] = append_item(a.dataset, "p", 8, 1, NULL, 64, 500);
-		v[4] = append_item(long_name, "p", 8, 1, d[0], 64, 500);
+		fill_batch(d[0], 64, 'a', 7);
+		v[0] = append_item("", "p", 7, 1, d[0], 64, 500);
+		v[1] = append_item(a.dataset, NULL, 7, 1, d[0], 64, 500);
+		v[2] = append_item(a.dataset, "p", 7, 1, d[0], 0, 500);
+		v[3] = append_item(a.dataset, "p", 7, 1, NULL, 64, 500);
+		v[4] = append_item(long_name, "p", 7, 1, d[0], 64, 500);
 		/* Each name fits but the pseq key would pass LMDB's limit. */
-		v[5] = append_item(name255, name255, 8, 1, d[0], 64, 500);
-		v[6] = append_item(a.dataset, "p", 8, 1, d[0], 64, 500);
+		v[5] = append_item(name255, name255, 1, 1, d[0], 64, 500);
+		v[6] = append_item(a.dataset, "p", 7, 1, d[0], 64, 500);
 		v[7] = append_item(a.dataset, "q", 0, 1, d[0], 64, 500);
 		v[8] = v[6];
 		v[8].kind = (gb_write_kind)7;
@@ -567,44 +617,92 @@ static void test_idempotence(void)
 	}
 
 	/* Producers whose keys sort next to each other stay apart, and the
-	 * largest seq is found at the very end of the key space. */
+	 * largest seq is found at the very end of the key space. Stored seqs
+	 * are dense from 1, so every producer gets a different last seq: a
+	 * lookup that strayed into a neighbour's keys would show. "ds2" holds
+	 * the last keys of the db, so its seek runs off the end. */
 	{
-		gb_write p[6];
+		static const struct {
+			const char *ds, *prod;
+			uint64_t last;
+		} prods[] = {
+			{"ds", "p", 3}, {"ds", "p2", 5}, {"ds", "o", 4}, {"ds2", "p", 2},
+		};
+		gb_write p[16];
+		size_t np = 0;
 
 		fill_batch(d[0], 64, 'a', 1);
-		p[0] = append_item("ds", "p", 3, 1, d[0], 64, 1);
-		p[1] = append_item("ds", "p2", 100, 1, d[0], 64, 1);
-		p[2] = append_item("ds", "o", 50, 1, d[0], 64, 1);
-		p[3] = append_item("ds2", "p", 9, 1, d[0], 64, 1);
-		p[4] = append_item("ds", "max", UINT64_MAX, 1, d[0], 64, 1);
-		p[5] = append_item("ds", "max", UINT64_MAX, 1, d[0], 64, 1);
-		CHECK_RC(gb_store_write_group(s, p, 6), 0);
-		for (int i = 0; i < 5; i++)
+		for (size_t i = 0; i < sizeof prods / sizeof prods[0]; i++)
+			for (uint64_t q = 1; q <= prods[i].last; q++)
+				p[np++] = append_item(prods[i].ds, prods[i].prod, q,
+						       1, d[0], 64, 1);
+		CHECK_RC(gb_store_write_group(s, p, np), 0);
+		for (size_t i = 0; i < np; i++)
 			CHECK(p[i].result == 0 && !p[i].duplicate);
+		gb_store_close(&s);
+
+		/* The end of the key space is out of reach of dense seqs, so
+		 * plant "max" at UINT64_MAX - 1 and "old" with only seq 7 (a
+		 * store written before seqs had to be dense) behind the
+		 * store's back; base offsets 1000 and 2000 mark them. */
+		CHECK(raw_put_pseq(dir, "ds", "max", UINT64_MAX - 1, 1000, 1) == 0);
+		CHECK(raw_put_pseq(dir, "ds", "old", 7, 2000, 1) == 0);
+		CHECK_RC(gb_store_open(dir, 0, &s), 0);
+		if (!s)
+			return;
+		CHECK_RC(gb_store_last_seq(s, "ds", "max", &seq), 0);
+		CHECK(seq == UINT64_MAX - 1);
+		p[0] = append_item("ds", "max", UINT64_MAX, 1, d[0], 64, 1);
+		p[1] = append_item("ds", "max", UINT64_MAX, 1, d[0], 64, 1);
+		p[2] = append_item("ds", "max", UINT64_MAX - 1, 1, d[0], 64, 1);
+		/* last + 1 wraps to 0: every seq is now <= last. */
+		p[3] = append_item("ds", "max", 1, 1, d[0], 64, 1);
+		p[4] = append_item("ds", "old", 3, 1, d[0], 64, 1);
+		p[5] = append_item("ds", "old", 7, 1, d[0], 64, 1);
+		p[6] = append_item("ds", "old", 8, 1, d[0], 64, 1);
+		CHECK_RC(gb_store_write_group(s, p, 7), 0);
+		CHECK(p[0].result == 0 && !p[0].duplicate &&
+		      p[0].base_offset == 12); /* 3 + 5 + 4 records before */
+		CHECK(p[1].result == 0 && p[1].duplicate &&
+		      p[1].base_offset == p[0].base_offset);
+		CHECK(p[2].result == 0 && p[2].duplicate &&
+		      p[2].base_offset == 1000);
+		CHECK_RC(p[3].result, GB_ECONFLICT);
+		/* Below last and never stored. */
+		CHECK_RC(p[4].result, GB_ECONFLICT);
+		CHECK(!p[4].duplicate);
 		CHECK(p[5].result == 0 && p[5].duplicate &&
-		      p[5].base_offset == p[4].base_offset);
-		CHECK_RC(gb_store_last_seq(s, "ds", "p", &seq), 0);
-		CHECK(seq == 3);
-		CHECK_RC(gb_store_last_seq(s, "ds", "p2", &seq), 0);
-		CHECK(seq == 100);
-		CHECK_RC(gb_store_last_seq(s, "ds", "o", &seq), 0);
-		CHECK(seq == 50);
+		      p[5].base_offset == 2000);
+		CHECK(p[6].result == 0 && !p[6].duplicate &&
+		      p[6].base_offset == 13);
+
+		for (size_t i = 0; i < sizeof prods / sizeof prods[0]; i++) {
+			seq = 77;
+			CHECK_RC(gb_store_last_seq(s, prods[i].ds, prods[i].prod,
+						   &seq), 0);
+			CHECK(seq == prods[i].last);
+		}
 		CHECK_RC(gb_store_last_seq(s, "ds", "q", &seq), 0);
 		CHECK(seq == 0);
 		CHECK_RC(gb_store_last_seq(s, "d", "p", &seq), 0);
 		CHECK(seq == 0);
-		CHECK_RC(gb_store_last_seq(s, "ds2", "p", &seq), 0);
-		CHECK(seq == 9);
 		CHECK_RC(gb_store_last_seq(s, "ds", "max", &seq), 0);
 		CHECK(seq == UINT64_MAX);
+		CHECK_RC(gb_store_last_seq(s, "ds", "old", &seq), 0);
+		CHECK(seq == 8);
 		CHECK_RC(gb_store_last_seq(s, "ds", "", &seq), GB_EINVAL);
-		/* Seqs below a producer's last are conflicts, not another
-		 * producer's business. */
-		p[0] = append_item("ds", "p2", 99, 1, d[0], 64, 1);
+		/* Each producer's next seq is its own last + 1, not a
+		 * neighbour's: "p" (3) sorts right before "p2" (5). */
+		p[0] = append_item("ds", "p2", 7, 1, d[0], 64, 1);
 		p[1] = append_item("ds", "p", 4, 1, d[0], 64, 1);
-		CHECK_RC(gb_store_write_group(s, p, 2), 0);
+		p[2] = append_item("ds", "p2", 6, 1, d[0], 64, 1);
+		p[3] = append_item("ds2", "p", 3, 1, d[0], 64, 1);
+		CHECK_RC(gb_store_write_group(s, p, 4), 0);
 		CHECK_RC(p[0].result, GB_ECONFLICT);
 		CHECK(p[1].result == 0 && !p[1].duplicate);
+		CHECK(p[2].result == 0 && !p[2].duplicate);
+		CHECK(p[3].result == 0 && !p[3].duplicate &&
+		      p[3].base_offset == 2);
 	}
 	gb_store_close(&s);
 }
@@ -687,7 +785,7 @@ static void test_cursors_and_reopen(void)
 	CHECK_RC(gb_store_cursor_get(s, "health", m.dataset, "daily", &next),
 		 GB_ENOTFOUND);
 	for (uint64_t i = 1; i <= 5; i++)
-		CHECK_RC(append_one(s, &m, "p", i * 2, (uint32_t)i, 32, i), 0);
+		CHECK_RC(append_one(s, &m, "p", i, (uint32_t)i, 32, i), 0);
 
 	w[0] = cursor_item("health", m.dataset, "daily", 7);
 	w[1] = cursor_item("health", m.dataset, "weekly", 3);
@@ -720,19 +818,29 @@ static void test_cursors_and_reopen(void)
 	CHECK(memcmp(&before, &after, sizeof before) == 0);
 	CHECK(after.next_offset == 15 && after.batch_count == 5);
 	CHECK_RC(gb_store_last_seq(s, m.dataset, "p", &seq), 0);
-	CHECK(seq == 10);
+	CHECK(seq == 5);
 	CHECK_RC(gb_store_cursor_get(s, "health", m.dataset, "daily", &next), 0);
 	CHECK(next == 9);
 	check_stream(s, &m, 0);
-	/* The chain continues across the reopen; retries are still known. */
-	CHECK_RC(append_one(s, &m, "p", 11, 2, 32, 1), 0);
+	/* The chain continues across the reopen; retries are still known
+	 * and the next seq is still exactly last + 1. */
 	{
 		uint8_t data[32];
 
-		fill_batch(data, sizeof data, 'k', 4);
-		w[0] = append_item(m.dataset, "p", 4, 2, data, sizeof data, 1);
+		fill_batch(data, sizeof data, 'k', 7);
+		w[0] = append_item(m.dataset, "p", 7, 2, data, sizeof data, 1);
 		CHECK_RC(gb_store_write_group(s, w, 1), 0);
-		CHECK(w[0].duplicate && w[0].base_offset == 1);
+		CHECK_RC(w[0].result, GB_ECONFLICT);
+	}
+	CHECK_RC(append_one(s, &m, "p", 6, 2, 32, 1), 0);
+	{
+		uint8_t data[32];
+
+		fill_batch(data, sizeof data, 'k', 2);
+		w[0] = append_item(m.dataset, "p", 2, 2, data, sizeof data, 1);
+		CHECK_RC(gb_store_write_group(s, w, 1), 0);
+		CHECK(w[0].result == 0 && w[0].duplicate &&
+		      w[0].base_offset == 1);
 	}
 	check_stream(s, &m, 0);
 	CHECK_RC(gb_store_verify_stream(s, m.dataset, NULL), 0);
@@ -742,12 +850,12 @@ static void test_cursors_and_reopen(void)
 	{
 		uint8_t two[4] = {0, 0, 0, 2}, one[4] = {0, 0, 0, 1};
 
-		CHECK(raw_put(dir, 1, "format", two, sizeof two) == 0);
+		CHECK(raw_put(dir, RAW_META, "format", two, sizeof two) == 0);
 		CHECK_RC(gb_store_open(dir, 0, &s), GB_ECORRUPT);
 		CHECK(s == NULL);
-		CHECK(raw_put(dir, 1, "format", one, 3) == 0);
+		CHECK(raw_put(dir, RAW_META, "format", one, 3) == 0);
 		CHECK_RC(gb_store_open(dir, 0, &s), GB_ECORRUPT);
-		CHECK(raw_put(dir, 1, "format", one, sizeof one) == 0);
+		CHECK(raw_put(dir, RAW_META, "format", one, sizeof one) == 0);
 		CHECK_RC(gb_store_open(dir, 0, &s), 0);
 		gb_store_close(&s);
 	}
@@ -891,7 +999,7 @@ static void test_corruption(void)
 	}
 
 	/* A malformed stream record: that dataset fails, others work. */
-	CHECK(raw_put(dir, 0, other.dataset, "short", 5) == 0);
+	CHECK(raw_put(dir, RAW_STREAMS, other.dataset, "short", 5) == 0);
 	CHECK_RC(gb_store_open(dir, 0, &s), 0);
 	if (!s)
 		return;
@@ -970,15 +1078,15 @@ static void test_map_full(void)
 		return;
 	}
 
-	/* Fill the map. */
-	for (uint64_t i = 5; i < 200; i++) {
+	/* Fill the map (seq 4 is the last stored). */
+	for (uint64_t i = 5; i < 400; i += 2) {
 		uint8_t *d1 = big, *d2 = big + (64u << 10);
 
-		fill_batch(d1, 32u << 10, 'f', i * 2);
-		fill_batch(d2, 32u << 10, 'f', i * 2 + 1);
+		fill_batch(d1, 32u << 10, 'f', i);
+		fill_batch(d2, 32u << 10, 'f', i + 1);
 		CHECK_RC(gb_store_stream_info(s, a.dataset, &before), 0);
-		w[0] = append_item(a.dataset, "p", i * 2, 7, d1, 32u << 10, i);
-		w[1] = append_item(a.dataset, "p", i * 2 + 1, 3, d2, 32u << 10, i);
+		w[0] = append_item(a.dataset, "p", i, 7, d1, 32u << 10, i);
+		w[1] = append_item(a.dataset, "p", i + 1, 3, d2, 32u << 10, i);
 		rc = gb_store_write_group(s, w, 2);
 		if (rc != 0)
 			break;
@@ -992,6 +1100,8 @@ static void test_map_full(void)
 	CHECK(a.n > 10);
 	CHECK_RC(gb_store_stream_info(s, a.dataset, &after), 0);
 	CHECK(memcmp(&before, &after, sizeof before) == 0);
+	CHECK_RC(gb_store_last_seq(s, a.dataset, "p", &seq), 0);
+	CHECK(seq == a.b[a.n - 1].seq);
 	/* Still serving reads. */
 	check_stream(s, &a, 0);
 	check_stream(s, &b, 0);
@@ -1008,12 +1118,439 @@ static void test_map_full(void)
 	/* Reopening with a larger map is how space is added. */
 	CHECK_RC(gb_store_open(dir, 8u << 20, &s), 0);
 	if (s) {
-		CHECK_RC(append_one(s, &a, "p", 1000, 2, 32u << 10, 1), 0);
+		CHECK_RC(append_one(s, &a, "p", a.b[a.n - 1].seq + 1, 2,
+				    32u << 10, 1), 0);
 		check_stream(s, &a, 0);
 		CHECK_RC(gb_store_verify_stream(s, a.dataset, NULL), 0);
 		gb_store_close(&s);
 	}
 	free(big);
+}
+
+/* ------------------------------------------------------------ seq rule */
+
+static void test_sequence_rule(void)
+{
+	static struct model m;
+	char dir[128];
+	gb_store *s = NULL;
+	uint8_t d[7][40];
+	gb_write w[7];
+	gb_stream_info info;
+	uint64_t seq;
+
+	make_dir(dir, sizeof dir, "seqrule");
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	model_init(&m, "ds.seq", 's');
+
+	/* A producer's first seq must be 1, on a known or a new stream. */
+	fill_batch(d[0], 40, 's', 2);
+	w[0] = append_item(m.dataset, "p", 2, 1, d[0], 40, 10);
+	w[1] = append_item(m.dataset, "p", UINT64_MAX, 1, d[0], 40, 10);
+	w[2] = append_item("ds.none", "p", 2, 1, d[0], 40, 10);
+	CHECK_RC(gb_store_write_group(s, w, 3), 0);
+	for (int i = 0; i < 3; i++) {
+		CHECK_RC(w[i].result, GB_ECONFLICT);
+		CHECK(!w[i].duplicate);
+	}
+	CHECK_RC(gb_store_last_seq(s, m.dataset, "p", &seq), 0);
+	CHECK(seq == 0);
+	CHECK_RC(gb_store_stream_info(s, m.dataset, &info), 0);
+	CHECK(info.next_offset == 0 && info.batch_count == 0);
+	CHECK_RC(gb_store_stream_info(s, "ds.none", &info), 0);
+	CHECK(info.next_offset == 0 && info.batch_count == 0);
+	CHECK_RC(append_one(s, &m, "p", 1, 2, 40, 10), 0);
+
+	/* Inside a group, "last" is what the group stored so far. A gap
+	 * (last + 2) stores nothing and does not disturb the items before
+	 * or after it; a batch behind one that failed cannot overtake it. */
+	fill_batch(d[0], 40, 's', 3);
+	fill_batch(d[1], 40, 's', 2);
+	fill_batch(d[2], 40, 's', 4);
+	fill_batch(d[3], 40, 's', 3);
+	fill_batch(d[4], 40, 's', 1);
+	fill_batch(d[5], 40, 's', 4);
+	fill_batch(d[6], 40, 's', 5);
+	w[0] = append_item(m.dataset, "p", 3, 1, d[0], 40, 20);
+	w[1] = append_item(m.dataset, "p", 2, 1, d[1], 40, 20);
+	w[2] = append_item(m.dataset, "p", 4, 1, d[2], 40, 20);
+	w[3] = append_item(m.dataset, "p", 3, 1, d[3], 40, 20);
+	w[4] = append_item(m.dataset, "q", 1, 1, d[4], 40, 20);
+	w[5] = append_item(m.dataset, "p", 4, 0, d[5], 40, 20); /* bad count */
+	w[6] = append_item(m.dataset, "p", 5, 1, d[6], 40, 20);
+	CHECK_RC(gb_store_write_group(s, w, 7), 0);
+	CHECK_RC(w[0].result, GB_ECONFLICT);
+	model_accept(&m, &w[1]);
+	CHECK_RC(w[2].result, GB_ECONFLICT);
+	model_accept(&m, &w[3]);
+	model_accept(&m, &w[4]);
+	CHECK_RC(w[5].result, GB_EINVAL);
+	CHECK_RC(w[6].result, GB_ECONFLICT);
+	for (int i = 0; i < 7; i++)
+		if (w[i].result != 0)
+			CHECK(!w[i].duplicate && w[i].base_offset == 0);
+	check_stream(s, &m, 0);
+	CHECK_RC(gb_store_last_seq(s, m.dataset, "p", &seq), 0);
+	CHECK(seq == 3);
+	CHECK_RC(gb_store_last_seq(s, m.dataset, "q", &seq), 0);
+	CHECK(seq == 1);
+	/* The failed seq is still storable, then the one behind it. */
+	CHECK_RC(append_one(s, &m, "p", 4, 1, 40, 30), 0);
+	CHECK_RC(append_one(s, &m, "p", 5, 1, 40, 30), 0);
+	check_stream(s, &m, 0);
+	CHECK_RC(gb_store_verify_stream(s, m.dataset, NULL), 0);
+	gb_store_close(&s);
+}
+
+/* ------------------------------------------------------------ key epochs */
+
+static gb_write key_item(gb_write_kind kind, const char *dataset,
+			 uint32_t epoch, const uint8_t *commitment,
+			 uint64_t now_ns)
+{
+	gb_write w;
+
+	memset(&w, 0, sizeof w);
+	w.kind = kind;
+	w.dataset = dataset;
+	w.key_epoch = epoch;
+	w.key_commitment = commitment;
+	w.now_ns = now_ns;
+	w.result = 12345;
+	return w;
+}
+
+static gb_write wrap_item(const char *dataset, uint32_t epoch,
+			  const char *recipient, const uint8_t *wrap,
+			  size_t len)
+{
+	gb_write w = key_item(GB_WRITE_WRAP, dataset, epoch, NULL, 0);
+
+	w.dept = recipient;
+	w.wrap = wrap;
+	w.wrap_len = len;
+	return w;
+}
+
+/* Batch bytes of seq 1..15 of the epochs test's stream, as the model
+ * expects them; they live as long as the items pointing at them. */
+static uint8_t epoch_batches[16][40];
+
+static gb_write epoch_append(const struct model *m, uint64_t seq,
+			     uint32_t epoch, const uint8_t *commitment,
+			     uint64_t now_ns)
+{
+	uint8_t *data = epoch_batches[seq % 16];
+	gb_write w;
+
+	fill_batch(data, sizeof epoch_batches[0], m->tag, seq);
+	w = append_item(m->dataset, "p", seq, 1, data,
+			sizeof epoch_batches[0], now_ns);
+
+	w.key_epoch = epoch;
+	w.key_commitment = commitment;
+	return w;
+}
+
+/* The stored key state of `dataset` is exactly this (commitment NULL:
+ * all zero). */
+static bool epoch_is(gb_store *s, const char *dataset, uint32_t current,
+		     bool retired, const uint8_t *commitment, uint64_t created)
+{
+	static const uint8_t zero[32];
+	gb_epoch_state st;
+
+	memset(&st, 0xa5, sizeof st);
+	if (gb_store_epoch_get(s, dataset, &st) != 0)
+		return false;
+	return st.current == current && st.retired == retired &&
+	       st.created_ns == created &&
+	       memcmp(st.commitment, commitment ? commitment : zero, 32) == 0;
+}
+
+/* The stored wrap of (dataset, epoch, recipient) is exactly `want`. */
+static bool wrap_is(gb_store *s, const char *dataset, uint32_t epoch,
+		    const char *recipient, const uint8_t *want, size_t len)
+{
+	uint8_t *got = NULL;
+	size_t got_len = 0;
+	bool same;
+
+	if (gb_store_wrap_get(s, dataset, epoch, recipient, &got, &got_len) != 0)
+		return false;
+	same = got && got_len == len && memcmp(got, want, len) == 0;
+	free(got);
+	return same;
+}
+
+static void test_epochs(void)
+{
+	static struct model m;
+	char dir[128], name255[256], long_name[300];
+	gb_store *s = NULL;
+	uint8_t c[5][32], wrong[32];
+	uint8_t wr[6][100];
+	uint8_t d[40];
+	gb_write w[12];
+	gb_epoch_state st;
+	uint8_t *out;
+	size_t out_len;
+	uint64_t seq;
+
+	make_dir(dir, sizeof dir, "epochs");
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	model_init(&m, "ds.key", 'e');
+	for (int i = 0; i < 5; i++)
+		memset(c[i], 0x11 * (i + 1), sizeof c[i]);
+	memcpy(wrong, c[1], sizeof wrong);
+	wrong[31] ^= 1; /* differs from epoch 1's only in the last byte */
+	for (int i = 0; i < 6; i++)
+		fill_batch(wr[i], sizeof wr[i], 'w', (uint64_t)i);
+	memset(name255, 'y', sizeof name255 - 1);
+	name255[sizeof name255 - 1] = 0;
+	memset(long_name, 'x', sizeof long_name - 1);
+	long_name[sizeof long_name - 1] = 0;
+	fill_batch(d, sizeof d, 'e', 1);
+
+	/* No epoch yet: appends under one, wraps and retires find none. */
+	CHECK(epoch_is(s, m.dataset, 0, false, NULL, 0));
+	CHECK_RC(gb_store_epoch_get(s, "", &st), GB_EINVAL);
+	w[0] = epoch_append(&m, 1, 1, c[1], 100);
+	w[1] = wrap_item(m.dataset, 1, "health", wr[0], 10);
+	w[2] = key_item(GB_WRITE_RETIRE, m.dataset, 1, NULL, 100);
+	CHECK_RC(gb_store_write_group(s, w, 3), 0);
+	CHECK_RC(w[0].result, GB_EEPOCH);
+	CHECK_RC(w[1].result, GB_EEPOCH);
+	CHECK(w[2].result == 0);
+	CHECK(epoch_is(s, m.dataset, 0, false, NULL, 0));
+	CHECK_RC(gb_store_wrap_get(s, m.dataset, 1, "health", NULL, NULL),
+		 GB_ENOTFOUND);
+	CHECK_RC(gb_store_last_seq(s, m.dataset, "p", &seq), 0);
+	CHECK(seq == 0);
+
+	/* Epochs open in order only, each with a commitment. */
+	w[0] = key_item(GB_WRITE_EPOCH, m.dataset, 2, c[2], 500);
+	w[1] = key_item(GB_WRITE_EPOCH, m.dataset, 0, c[1], 500);
+	w[2] = key_item(GB_WRITE_EPOCH, m.dataset, 1, NULL, 500);
+	w[3] = key_item(GB_WRITE_EPOCH, "", 1, c[1], 500);
+	w[4] = key_item(GB_WRITE_EPOCH, NULL, 1, c[1], 500);
+	w[5] = key_item(GB_WRITE_EPOCH, m.dataset, 1, c[1], 500);
+	w[6] = key_item(GB_WRITE_EPOCH, m.dataset, 1, c[2], 600);
+	w[7] = key_item(GB_WRITE_EPOCH, m.dataset, 3, c[3], 600);
+	CHECK_RC(gb_store_write_group(s, w, 8), 0);
+	CHECK_RC(w[0].result, GB_EEPOCH);
+	CHECK_RC(w[1].result, GB_EEPOCH);
+	CHECK_RC(w[2].result, GB_EINVAL);
+	CHECK_RC(w[3].result, GB_EINVAL);
+	CHECK_RC(w[4].result, GB_EINVAL);
+	CHECK(w[5].result == 0);
+	CHECK_RC(w[6].result, GB_EEPOCH); /* 1 is open already */
+	CHECK_RC(w[7].result, GB_EEPOCH); /* 3 before 2 */
+	CHECK(epoch_is(s, m.dataset, 1, false, c[1], 500));
+
+	/* Appends under epoch 1: a rejected one uses up no seq. */
+	w[0] = epoch_append(&m, 1, 1, c[1], 1000);
+	w[1] = epoch_append(&m, 2, 1, wrong, 1000);
+	w[2] = epoch_append(&m, 2, 1, NULL, 1000);
+	w[3] = epoch_append(&m, 2, 2, c[1], 1000);
+	w[4] = epoch_append(&m, 2, 2, c[2], 1000);
+	w[5] = epoch_append(&m, 2, 1, c[1], 1000);
+	w[6] = epoch_append(&m, 3, 0, NULL, 1000); /* unchecked */
+	w[7] = append_item("ds.nokey", "p", 1, 1, d, sizeof d, 1000);
+	w[7].key_epoch = 1;
+	w[7].key_commitment = c[1];
+	CHECK_RC(gb_store_write_group(s, w, 8), 0);
+	model_accept(&m, &w[0]);
+	for (int i = 1; i <= 4; i++) {
+		CHECK_RC(w[i].result, GB_EEPOCH);
+		CHECK(!w[i].duplicate && w[i].base_offset == 0);
+	}
+	model_accept(&m, &w[5]);
+	model_accept(&m, &w[6]);
+	CHECK_RC(w[7].result, GB_EEPOCH); /* epochs are per dataset */
+	check_stream(s, &m, 0);
+	CHECK_RC(gb_store_last_seq(s, m.dataset, "p", &seq), 0);
+	CHECK(seq == 3);
+	CHECK_RC(gb_store_last_seq(s, "ds.nokey", "p", &seq), 0);
+	CHECK(seq == 0);
+
+	/* Wraps: stored byte for byte, the first one kept. */
+	CHECK(epoch_is(s, name255, 0, false, NULL, 0));
+	w[0] = wrap_item(m.dataset, 1, "health", wr[1], sizeof wr[1]);
+	w[1] = wrap_item(m.dataset, 1, "tax", wr[2], 1);
+	w[2] = wrap_item(m.dataset, 1, "health", wr[3], 50);
+	w[3] = wrap_item(m.dataset, 2, "health", wr[3], 50);
+	w[4] = wrap_item("ds.nokey", 1, "health", wr[3], 50);
+	w[5] = wrap_item(m.dataset, 1, "edu", NULL, 50);
+	w[6] = wrap_item(m.dataset, 1, "edu", wr[3], 0);
+	w[7] = wrap_item(m.dataset, 1, "", wr[3], 50);
+	w[8] = wrap_item(m.dataset, 1, NULL, wr[3], 50);
+	/* Both names fit, the wrap key would pass LMDB's limit. */
+	w[9] = key_item(GB_WRITE_EPOCH, name255, 1, c[1], 7);
+	w[10] = wrap_item(name255, 1, name255, wr[3], 50);
+	w[11] = wrap_item(name255, 1, "edu", wr[4], 60);
+	CHECK_RC(gb_store_write_group(s, w, 12), 0);
+	CHECK(w[0].result == 0 && w[1].result == 0 && w[2].result == 0);
+	CHECK_RC(w[3].result, GB_EEPOCH);
+	CHECK_RC(w[4].result, GB_EEPOCH);
+	for (int i = 5; i <= 8; i++)
+		CHECK_RC(w[i].result, GB_EINVAL);
+	CHECK(w[9].result == 0);
+	CHECK_RC(w[10].result, GB_EINVAL);
+	CHECK(w[11].result == 0);
+	CHECK(wrap_is(s, m.dataset, 1, "health", wr[1], sizeof wr[1]));
+	CHECK(wrap_is(s, m.dataset, 1, "tax", wr[2], 1));
+	CHECK(wrap_is(s, name255, 1, "edu", wr[4], 60));
+	CHECK(epoch_is(s, name255, 1, false, c[1], 7));
+	out = (uint8_t *)d;
+	CHECK_RC(gb_store_wrap_get(s, m.dataset, 1, "edu", &out, &out_len),
+		 GB_ENOTFOUND);
+	CHECK(out == NULL);
+	CHECK_RC(gb_store_wrap_get(s, m.dataset, 2, "health", &out, &out_len),
+		 GB_ENOTFOUND);
+	CHECK_RC(gb_store_wrap_get(s, "ds.nokey", 1, "health", &out, &out_len),
+		 GB_ENOTFOUND);
+	CHECK_RC(gb_store_wrap_get(s, m.dataset, 1, "health", NULL, NULL), 0);
+	CHECK_RC(gb_store_wrap_get(s, m.dataset, 1, "tax", NULL, NULL), 0);
+	CHECK_RC(gb_store_wrap_get(s, m.dataset, 1, "edu", NULL, NULL),
+		 GB_ENOTFOUND);
+	CHECK_RC(gb_store_wrap_get(s, m.dataset, 1, "", NULL, NULL), GB_EINVAL);
+
+	/* Retire: only the current epoch, and nothing more under it. */
+	w[0] = key_item(GB_WRITE_RETIRE, m.dataset, 2, NULL, 0);
+	w[1] = epoch_append(&m, 4, 1, c[1], 2000);
+	w[2] = key_item(GB_WRITE_RETIRE, m.dataset, 1, NULL, 0);
+	w[3] = epoch_append(&m, 5, 1, c[1], 2000);
+	CHECK_RC(gb_store_write_group(s, w, 4), 0);
+	CHECK(w[0].result == 0);
+	model_accept(&m, &w[1]); /* retiring epoch 2 did nothing */
+	CHECK(w[2].result == 0);
+	CHECK_RC(w[3].result, GB_EEPOCH);
+	CHECK(epoch_is(s, m.dataset, 1, true, c[1], 500));
+	w[0] = epoch_append(&m, 5, 1, c[1], 2100);
+	w[1] = key_item(GB_WRITE_EPOCH, m.dataset, 1, c[1], 2100);
+	w[2] = key_item(GB_WRITE_EPOCH, m.dataset, 3, c[3], 2100);
+	CHECK_RC(gb_store_write_group(s, w, 3), 0);
+	CHECK_RC(w[0].result, GB_EEPOCH);
+	CHECK_RC(w[1].result, GB_EEPOCH); /* a retired epoch stays retired */
+	CHECK_RC(w[2].result, GB_EEPOCH);
+	CHECK(epoch_is(s, m.dataset, 1, true, c[1], 500));
+	CHECK_RC(gb_store_last_seq(s, m.dataset, "p", &seq), 0);
+	CHECK(seq == 4);
+
+	/* Epoch 2 opens after the retire and takes the appends. */
+	w[0] = key_item(GB_WRITE_EPOCH, m.dataset, 2, c[2], 900);
+	w[1] = epoch_append(&m, 5, 2, c[2], 2200);
+	w[2] = epoch_append(&m, 6, 1, c[1], 2200);
+	w[3] = epoch_append(&m, 6, 2, c[1], 2200);
+	w[4] = epoch_append(&m, 6, 2, c[2], 2200);
+	/* A retired epoch's wrap can still be stored (it is in the log). */
+	w[5] = wrap_item(m.dataset, 1, "edu", wr[5], 30);
+	w[6] = wrap_item(m.dataset, 2, "health", wr[4], 70);
+	CHECK_RC(gb_store_write_group(s, w, 7), 0);
+	CHECK(w[0].result == 0);
+	model_accept(&m, &w[1]);
+	CHECK_RC(w[2].result, GB_EEPOCH);
+	CHECK_RC(w[3].result, GB_EEPOCH);
+	model_accept(&m, &w[4]);
+	CHECK(w[5].result == 0 && w[6].result == 0);
+	CHECK(epoch_is(s, m.dataset, 2, false, c[2], 900));
+	CHECK(wrap_is(s, m.dataset, 1, "edu", wr[5], 30));
+	CHECK(wrap_is(s, m.dataset, 2, "health", wr[4], 70));
+	CHECK(wrap_is(s, m.dataset, 1, "health", wr[1], sizeof wr[1]));
+	check_stream(s, &m, 0);
+
+	/* Items of a group apply in order: an append after a retire in the
+	 * same group is refused, one before it is stored; a wrap before
+	 * its epoch's EPOCH item is refused, one after it is stored. */
+	w[0] = epoch_append(&m, 7, 2, c[2], 3000);
+	w[1] = key_item(GB_WRITE_RETIRE, m.dataset, 2, NULL, 0);
+	w[2] = epoch_append(&m, 8, 2, c[2], 3000);
+	w[3] = wrap_item(m.dataset, 3, "tax", wr[5], 20);
+	w[4] = key_item(GB_WRITE_EPOCH, m.dataset, 3, c[3], 1200);
+	w[5] = wrap_item(m.dataset, 3, "tax", wr[3], 25);
+	w[6] = epoch_append(&m, 8, 3, c[3], 3000);
+	CHECK_RC(gb_store_write_group(s, w, 7), 0);
+	model_accept(&m, &w[0]);
+	CHECK(w[1].result == 0);
+	CHECK_RC(w[2].result, GB_EEPOCH);
+	CHECK_RC(w[3].result, GB_EEPOCH);
+	CHECK(w[4].result == 0 && w[5].result == 0);
+	model_accept(&m, &w[6]);
+	CHECK(epoch_is(s, m.dataset, 3, false, c[3], 1200));
+	CHECK(wrap_is(s, m.dataset, 3, "tax", wr[3], 25));
+	check_stream(s, &m, 0);
+
+	/* A bad RETIRE item is rejected alone. */
+	w[0] = key_item(GB_WRITE_RETIRE, "", 3, NULL, 0);
+	w[1] = key_item(GB_WRITE_RETIRE, NULL, 3, NULL, 0);
+	w[2] = key_item(GB_WRITE_RETIRE, long_name, 3, NULL, 0);
+	w[3] = epoch_append(&m, 9, 3, c[3], 3100);
+	CHECK_RC(gb_store_write_group(s, w, 4), 0);
+	CHECK_RC(w[0].result, GB_EINVAL);
+	CHECK_RC(w[1].result, GB_EINVAL);
+	CHECK_RC(w[2].result, GB_EINVAL);
+	model_accept(&m, &w[3]);
+	CHECK(epoch_is(s, m.dataset, 3, false, c[3], 1200));
+
+	/* Retire epoch 3, then everything survives a close and reopen. */
+	w[0] = key_item(GB_WRITE_RETIRE, m.dataset, 3, NULL, 0);
+	CHECK_RC(gb_store_write_group(s, w, 1), 0);
+	CHECK(w[0].result == 0);
+	gb_store_close(&s);
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	CHECK(epoch_is(s, m.dataset, 3, true, c[3], 1200));
+	CHECK(epoch_is(s, name255, 1, false, c[1], 7));
+	CHECK(epoch_is(s, "ds.nokey", 0, false, NULL, 0));
+	CHECK(wrap_is(s, m.dataset, 1, "health", wr[1], sizeof wr[1]));
+	CHECK(wrap_is(s, m.dataset, 1, "tax", wr[2], 1));
+	CHECK(wrap_is(s, m.dataset, 1, "edu", wr[5], 30));
+	CHECK(wrap_is(s, m.dataset, 2, "health", wr[4], 70));
+	CHECK(wrap_is(s, m.dataset, 3, "tax", wr[3], 25));
+	CHECK_RC(gb_store_wrap_get(s, m.dataset, 3, "health", NULL, NULL),
+		 GB_ENOTFOUND);
+	check_stream(s, &m, 0);
+	w[0] = epoch_append(&m, 10, 3, c[3], 4000);
+	w[1] = key_item(GB_WRITE_EPOCH, m.dataset, 5, c[4], 4000);
+	w[2] = key_item(GB_WRITE_EPOCH, m.dataset, 4, c[4], 4000);
+	w[3] = epoch_append(&m, 10, 4, c[4], 4000);
+	CHECK_RC(gb_store_write_group(s, w, 4), 0);
+	CHECK_RC(w[0].result, GB_EEPOCH);
+	CHECK_RC(w[1].result, GB_EEPOCH);
+	CHECK(w[2].result == 0);
+	model_accept(&m, &w[3]);
+	CHECK(epoch_is(s, m.dataset, 4, false, c[4], 4000));
+	check_stream(s, &m, 0);
+	CHECK_RC(gb_store_verify_stream(s, m.dataset, NULL), 0);
+	gb_store_close(&s);
+
+	/* A malformed epochs record: items that need it fail alone with
+	 * GB_ECORRUPT, the rest of the group goes through. */
+	CHECK(raw_put(dir, RAW_EPOCHS, m.dataset, "short", 5) == 0);
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	CHECK_RC(gb_store_epoch_get(s, m.dataset, &st), GB_ECORRUPT);
+	w[0] = epoch_append(&m, 11, 4, c[4], 5000);
+	w[1] = key_item(GB_WRITE_EPOCH, m.dataset, 5, c[4], 5000);
+	w[2] = key_item(GB_WRITE_RETIRE, m.dataset, 4, NULL, 0);
+	w[3] = key_item(GB_WRITE_EPOCH, name255, 2, c[2], 5000);
+	CHECK_RC(gb_store_write_group(s, w, 4), 0);
+	CHECK_RC(w[0].result, GB_ECORRUPT);
+	CHECK_RC(w[1].result, GB_ECORRUPT);
+	CHECK_RC(w[2].result, GB_ECORRUPT);
+	CHECK(w[3].result == 0);
+	CHECK(epoch_is(s, name255, 2, false, c[2], 5000));
+	CHECK_RC(gb_store_last_seq(s, m.dataset, "p", &seq), 0);
+	CHECK(seq == 10);
+	check_stream(s, &m, 0);
+	gb_store_close(&s);
 }
 
 /* ------------------------------------------------------------ threads */
@@ -1124,10 +1661,12 @@ int main(void)
 	CHECK_RC(gb_store_open(NULL, 0, NULL), GB_EINVAL);
 	test_append_and_read();
 	test_idempotence();
+	test_sequence_rule();
 	test_offset_for_time();
 	test_cursors_and_reopen();
 	test_corruption();
 	test_map_full();
+	test_epochs();
 	test_threads();
 	nftw(tmp_root, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 	TEST_EXIT();

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -125,6 +126,8 @@ struct gb_registry {
 	gb_broker_settings broker;
 	uint8_t hash[crypto_generichash_BYTES];
 	int64_t loaded_ns;
+	uint8_t *source;                 /* the bytes hashed (issue 4) */
+	size_t source_len;
 
 	gb_department *departments;
 	size_t department_count;
@@ -184,6 +187,7 @@ void gb_registry_destroy(gb_registry **reg)
 	free(r->departments_by_box_key.entries);
 	free(r->datasets_by_id.entries);
 	free(r->grants_by_pair.entries);
+	free(r->source);
 	free(r);
 	*reg = NULL;
 }
@@ -201,6 +205,12 @@ const uint8_t *gb_registry_hash(const gb_registry *reg)
 int64_t gb_registry_loaded_ns(const gb_registry *reg)
 {
 	return reg->loaded_ns;
+}
+
+const uint8_t *gb_registry_source(const gb_registry *reg, size_t *len)
+{
+	*len = reg->source_len;
+	return reg->source;
 }
 
 size_t gb_registry_department_count(const gb_registry *reg)
@@ -883,30 +893,56 @@ static int get_enum(struct loader *ld, const yaml_node_t *node,
 }
 
 /* A decimal number of bytes, no sign, no suffix. */
+/* Decimal digits only, no sign, no overflow. */
+static bool parse_whole(const char *text, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned d = (unsigned)(text[i] - '0');
+
+		if (text[i] < '0' || text[i] > '9' || v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
 static int get_size(struct loader *ld, const yaml_node_t *node,
 		    const char *field, uint64_t *out)
 {
 	const char *text;
 	size_t len;
-	uint64_t v = 0;
 	int rc = get_scalar(ld, node, field, &text, &len);
 
 	if (rc)
 		return rc;
-	if (len == 0)
-		goto bad;
-	for (size_t i = 0; i < len; i++) {
-		unsigned d = (unsigned)(text[i] - '0');
-
-		if (text[i] < '0' || text[i] > '9' || v > (UINT64_MAX - d) / 10)
-			goto bad;
-		v = v * 10 + d;
-	}
-	*out = v;
+	if (!parse_whole(text, len, out))
+		return fail_at(ld, node->start_mark,
+			       "%s: not a size in bytes (a whole number)", field);
 	return 0;
-bad:
-	return fail_at(ld, node->start_mark,
-		       "%s: not a size in bytes (a whole number)", field);
+}
+
+/* A whole number in [min, max] (issue 4: checkpoint settings). */
+static int get_count(struct loader *ld, const yaml_node_t *node,
+		     const char *field, uint64_t min, uint64_t max,
+		     uint64_t *out)
+{
+	const char *text;
+	size_t len;
+	int rc = get_scalar(ld, node, field, &text, &len);
+
+	if (rc)
+		return rc;
+	if (!parse_whole(text, len, out) || *out < min || *out > max)
+		return fail_at(ld, node->start_mark,
+			       "%s: not a whole number from %" PRIu64
+			       " to %" PRIu64,
+			       field, min, max);
+	return 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -1038,12 +1074,14 @@ static int get_path(struct loader *ld, const yaml_node_t *node,
 }
 
 enum { BROKER_LISTEN, BROKER_DATA_DIR, BROKER_KEY, BROKER_MAP_SIZE,
-       BROKER_FIELDS };
+       BROKER_CHECKPOINT_BATCHES, BROKER_CHECKPOINT_SECONDS, BROKER_FIELDS };
 static const struct field broker_fields[BROKER_FIELDS] = {
 	[BROKER_LISTEN] = {"listen", true},
 	[BROKER_DATA_DIR] = {"data_dir", true},
 	[BROKER_KEY] = {"key", true},
 	[BROKER_MAP_SIZE] = {"map_size", false},
+	[BROKER_CHECKPOINT_BATCHES] = {"checkpoint_batches", false},
+	[BROKER_CHECKPOINT_SECONDS] = {"checkpoint_seconds", false},
 };
 
 static int parse_broker(struct loader *ld, const yaml_node_t *node)
@@ -1072,6 +1110,16 @@ static int parse_broker(struct loader *ld, const yaml_node_t *node)
 	if (rc == 0 && v[BROKER_MAP_SIZE])
 		rc = get_size(ld, v[BROKER_MAP_SIZE], "broker.map_size",
 			      &b->map_size);
+	b->checkpoint_batches = GB_CHECKPOINT_BATCHES_DEFAULT;
+	b->checkpoint_seconds = GB_CHECKPOINT_SECONDS_DEFAULT;
+	if (rc == 0 && v[BROKER_CHECKPOINT_BATCHES])
+		rc = get_count(ld, v[BROKER_CHECKPOINT_BATCHES],
+			       "broker.checkpoint_batches", 1,
+			       GB_CHECKPOINT_BATCHES_MAX, &b->checkpoint_batches);
+	if (rc == 0 && v[BROKER_CHECKPOINT_SECONDS])
+		rc = get_count(ld, v[BROKER_CHECKPOINT_SECONDS],
+			       "broker.checkpoint_seconds", 1,
+			       GB_CHECKPOINT_SECONDS_MAX, &b->checkpoint_seconds);
 	return rc;
 }
 
@@ -1581,6 +1629,71 @@ static int parse_root(struct loader *ld)
 	return rc;
 }
 
+/* Set up `ld` for a load named `path`; GB_EINVAL without a path or output. */
+static int loader_init(struct loader *ld, const char *path, int64_t now_ns,
+		       gb_registry **out, gb_config_error *err,
+		       gb_config_error *spare)
+{
+	memset(ld, 0, sizeof *ld);
+	ld->err = err ? err : spare;
+	memset(ld->err, 0, sizeof *ld->err);
+	if (out)
+		*out = NULL;
+	if (!path || !out)
+		return fail_file(ld, GB_EINVAL, "no config path or output");
+	snprintf(ld->err->file, sizeof ld->err->file, "%s", path);
+	ld->path = path;
+	ld->now_ns = now_ns;
+	if (sodium_init() < 0)
+		return fail_file(ld, GB_ENOMEM, "libsodium failed to start");
+	return 0;
+}
+
+/* Build the snapshot from the file's bytes. */
+static int load_bytes(struct loader *ld, const unsigned char *buf, size_t len,
+		      gb_registry **out)
+{
+	int rc;
+
+	if (len > GB_CONFIG_MAX_BYTES)
+		return fail_file(ld, GB_ETOOBIG, "larger than %u bytes",
+				 (unsigned)GB_CONFIG_MAX_BYTES);
+	rc = find_config_dir(ld);
+	if (rc)
+		return rc;
+	ld->reg = calloc(1, sizeof *ld->reg);
+	if (!ld->reg)
+		return fail_nomem(ld);
+	ld->reg->loaded_ns = ld->now_ns;
+	crypto_generichash(ld->reg->hash, sizeof ld->reg->hash, buf, len, NULL, 0);
+	ld->reg->source = malloc(len ? len : 1);
+	if (!ld->reg->source)
+		return fail_nomem(ld);
+	memcpy(ld->reg->source, buf, len);
+	ld->reg->source_len = len;
+	rc = screen_events(ld, buf, len);
+	if (rc == 0)
+		rc = load_document(ld, buf, len);
+	if (rc == 0)
+		rc = parse_root(ld);
+	if (rc)
+		return rc;
+	*out = ld->reg;
+	ld->reg = NULL;
+	return 0;
+}
+
+static void loader_free(struct loader *ld)
+{
+	if (ld->have_doc)
+		yaml_document_delete(&ld->doc);
+	free(ld->department_src);
+	free(ld->dataset_src);
+	free(ld->grant_src);
+	free(ld->config_dir);
+	gb_registry_destroy(&ld->reg);
+}
+
 int gb_config_load(const char *path, int64_t now_ns, gb_registry **out,
 		   gb_config_error *err)
 {
@@ -1590,51 +1703,30 @@ int gb_config_load(const char *path, int64_t now_ns, gb_registry **out,
 	size_t len = 0;
 	int rc;
 
-	memset(&ld, 0, sizeof ld);
-	ld.err = err ? err : &spare;
-	memset(ld.err, 0, sizeof *ld.err);
-	if (out)
-		*out = NULL;
-	if (!path || !out)
-		return fail_file(&ld, GB_EINVAL, "no config path or output");
-	snprintf(ld.err->file, sizeof ld.err->file, "%s", path);
-	ld.path = path;
-	ld.now_ns = now_ns;
-
-	if (sodium_init() < 0) {
-		rc = fail_file(&ld, GB_ENOMEM, "libsodium failed to start");
-		goto out;
-	}
-	rc = read_config_file(&ld, &buf, &len);
-	if (rc)
-		goto out;
-	rc = find_config_dir(&ld);
-	if (rc)
-		goto out;
-	ld.reg = calloc(1, sizeof *ld.reg);
-	if (!ld.reg) {
-		rc = fail_nomem(&ld);
-		goto out;
-	}
-	ld.reg->loaded_ns = now_ns;
-	crypto_generichash(ld.reg->hash, sizeof ld.reg->hash, buf, len, NULL, 0);
-	rc = screen_events(&ld, buf, len);
+	rc = loader_init(&ld, path, now_ns, out, err, &spare);
 	if (rc == 0)
-		rc = load_document(&ld, buf, len);
+		rc = read_config_file(&ld, &buf, &len);
 	if (rc == 0)
-		rc = parse_root(&ld);
-	if (rc)
-		goto out;
-	*out = ld.reg;
-	ld.reg = NULL;
-out:
-	if (ld.have_doc)
-		yaml_document_delete(&ld.doc);
-	free(ld.department_src);
-	free(ld.dataset_src);
-	free(ld.grant_src);
-	free(ld.config_dir);
+		rc = load_bytes(&ld, buf, len, out);
+	loader_free(&ld);
 	free(buf);
-	gb_registry_destroy(&ld.reg);
+	return rc;
+}
+
+int gb_config_load_buffer(const char *name, const uint8_t *bytes, size_t len,
+			  int64_t now_ns, gb_registry **out,
+			  gb_config_error *err)
+{
+	gb_config_error spare;
+	struct loader ld;
+	int rc;
+
+	rc = loader_init(&ld, name, now_ns, out, err, &spare);
+	if (rc == 0 && !bytes && len)
+		rc = fail_file(&ld, GB_EINVAL, "no bytes");
+	if (rc == 0)
+		rc = load_bytes(&ld, bytes ? bytes : (const uint8_t *)"", len,
+				out);
+	loader_free(&ld);
 	return rc;
 }

@@ -70,7 +70,16 @@ typedef struct gb_broker_settings {
 	const char *data_dir;           /* resolved against the config file's folder */
 	const char *key;                /* resolved against the config file's folder */
 	uint64_t map_size;              /* LMDB map size in bytes */
+	/* audit (issue 4): a stream with new batches gets a signed checkpoint
+	 * after this many of them or this many seconds, whichever is first. */
+	uint64_t checkpoint_batches;    /* 1..GB_CHECKPOINT_BATCHES_MAX, default 1000 */
+	uint64_t checkpoint_seconds;    /* 1..GB_CHECKPOINT_SECONDS_MAX, default 60 */
 } gb_broker_settings;
+
+#define GB_CHECKPOINT_BATCHES_DEFAULT 1000
+#define GB_CHECKPOINT_BATCHES_MAX 1000000
+#define GB_CHECKPOINT_SECONDS_DEFAULT 60
+#define GB_CHECKPOINT_SECONDS_MAX 86400
 
 typedef struct gb_registry gb_registry;
 
@@ -89,6 +98,15 @@ typedef struct gb_config_error {
 int gb_config_load(const char *path, int64_t now_ns, gb_registry **out,
 		   gb_config_error *err);
 
+/* Load and validate a config already in memory: `len` bytes at `bytes`,
+ * which need not be NUL-terminated. `name` stands for the file: errors carry
+ * it, and relative paths in the config are resolved against its folder
+ * (which must exist). gb_config_load reads the file, then loads its bytes
+ * exactly as this does; the results and errors are the same. */
+int gb_config_load_buffer(const char *name, const uint8_t *bytes, size_t len,
+			  int64_t now_ns, gb_registry **out,
+			  gb_config_error *err);
+
 /* Format err as "file:line:col: message" into buf. */
 void gb_config_error_format(const gb_config_error *err, char *buf, size_t len);
 
@@ -101,6 +119,10 @@ const gb_broker_settings *gb_registry_broker(const gb_registry *reg);
 const uint8_t *gb_registry_hash(const gb_registry *reg);
 /* Load time given to gb_config_load. */
 int64_t gb_registry_loaded_ns(const gb_registry *reg);
+/* audit (issue 4): the exact bytes the snapshot was built from (the ones
+ * gb_registry_hash hashes), so the broker can store the policy in force.
+ * Valid as long as the snapshot. */
+const uint8_t *gb_registry_source(const gb_registry *reg, size_t *len);
 
 size_t gb_registry_department_count(const gb_registry *reg);
 const gb_department *gb_registry_department_at(const gb_registry *reg, size_t i);

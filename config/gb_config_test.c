@@ -461,6 +461,50 @@ static void test_minimal(void)
 	unlink(path);
 }
 
+/* A config in memory loads as the same file would: same snapshot and hash,
+ * errors under the given name, no NUL terminator needed. */
+static void test_buffer(void)
+{
+	char path[PATH_MAX + 16], yaml[2048], msg[1024];
+	gb_registry *from_file = NULL, *from_buf = NULL;
+	gb_config_error err;
+	size_t len;
+
+	snprintf(path, sizeof path, "%s/buffer.yaml", tmp_dir);
+	snprintf(yaml, sizeof yaml, "%s%sdatasets: []\n", departments_yaml,
+		 broker_yaml);
+	len = strlen(yaml);
+	write_file(path, yaml);
+	CHECK_RC(gb_config_load(path, load_now(), &from_file, &err), 0);
+	yaml[len] = '!'; /* not NUL-terminated: only len bytes count */
+	CHECK_RC(gb_config_load_buffer(path, (const uint8_t *)yaml, len,
+				       load_now(), &from_buf, &err), 0);
+	if (from_file && from_buf) {
+		CHECK(memcmp(gb_registry_hash(from_file),
+			     gb_registry_hash(from_buf), 32) == 0);
+		CHECK(gb_registry_department_count(from_buf) == 2);
+		CHECK_STR(gb_registry_broker(from_buf)->data_dir,
+			  gb_registry_broker(from_file)->data_dir);
+	}
+	gb_registry_destroy(&from_file);
+	gb_registry_destroy(&from_buf);
+
+	CHECK_RC(gb_config_load_buffer("mem.yaml", (const uint8_t *)"a: [", 4,
+				       load_now(), &from_buf, &err),
+		 GB_ECONFIG);
+	CHECK(from_buf == NULL);
+	gb_config_error_format(&err, msg, sizeof msg);
+	CHECK_CONTAINS(msg, "mem.yaml:");
+	CHECK(err.line >= 1 && err.col >= 1);
+	CHECK_RC(gb_config_load_buffer("mem.yaml", NULL, 0, load_now(),
+				       &from_buf, &err),
+		 GB_ECONFIG);
+	CHECK_RC(gb_config_load_buffer("mem.yaml", NULL, 1, load_now(),
+				       &from_buf, &err),
+		 GB_EINVAL);
+	unlink(path);
+}
+
 static void test_files(void)
 {
 	char path[PATH_MAX + 16], msg[1024];
@@ -589,6 +633,7 @@ int main(int argc, char **argv)
 	test_bad_configs(bad_dir);
 	test_dates();
 	test_minimal();
+	test_buffer();
 	test_files();
 	test_error_format();
 	test_relative_paths();

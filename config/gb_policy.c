@@ -13,6 +13,7 @@
 
 #include <string.h>
 
+#include "gb_codec.h"
 #include "gb_error.h"
 
 static gb_decision deny(int error, const char *reason)
@@ -62,6 +63,19 @@ static gb_decision decide_by_grant(const gb_registry *reg, const gb_grant *g,
 	return d;
 }
 
+/* audit (issue 4): the audit trail is written by the broker alone and read
+ * (subscribe, replay) by auditors only. It holds no dataset content, so
+ * there is no key to hold either. */
+static gb_decision decide_audit_trail(const gb_department *who,
+				      gb_action action)
+{
+	if (who->role != GB_ROLE_AUDITOR)
+		return deny(GB_EPERM, "the audit trail is for auditors only");
+	if (action == GB_ACTION_SUBSCRIBE || action == GB_ACTION_REPLAY)
+		return allow("auditor");
+	return deny(GB_EPERM, "only the broker writes the audit trail");
+}
+
 gb_decision gb_policy_decide(const gb_registry *reg, const char *dept,
 			     gb_action action, const char *dataset,
 			     int64_t now_ns)
@@ -71,6 +85,8 @@ gb_decision gb_policy_decide(const gb_registry *reg, const char *dept,
 
 	if (!who)
 		return deny(GB_EAUTH, "unknown department");
+	if (dataset && !strcmp(dataset, GB_AUDIT_STREAM))
+		return decide_audit_trail(who, action);
 	ds = gb_registry_find_dataset(reg, dataset);
 	if (!ds)
 		return deny(GB_ENOTFOUND, "unknown dataset");

@@ -36,7 +36,9 @@ typedef struct gb_decision {
  *    starts_ns <= now < expires_ns; an expired grant gives GB_EEXPIRED;
  *    REPLAY with history none is denied, since-grant sets history_from_ns to
  *    the grant's starts_ns (the loader requires starts for since-grant).
- *  - closed: owner and auditors only. */
+ *  - closed: owner and auditors only.
+ *  - the audit trail (GB_AUDIT_STREAM, "_audit"): auditors may SUBSCRIBE
+ *    and REPLAY; nobody else may do anything (issue 4). */
 gb_decision gb_policy_decide(const gb_registry *reg, const char *dept,
 			     gb_action action, const char *dataset,
 			     int64_t now_ns);

@@ -58,6 +58,21 @@ static int check_dataset(const char *ds, char *why, size_t why_len,
 	return 0;
 }
 
+/* audit (issue 4): a stream name, i.e. a dataset id or the audit trail. */
+bool gb_stream_name_valid(const char *s)
+{
+	return gb_id_valid(s) || (s && !strcmp(s, GB_AUDIT_STREAM));
+}
+
+static int check_stream(const char *name, char *why, size_t why_len,
+			const char *field)
+{
+	if (!gb_stream_name_valid(name))
+		return fail(why, why_len, GB_EINVAL,
+			    "%s: not a valid dataset id", field);
+	return 0;
+}
+
 static int validate_client(const gb_client_frame *f, char *why, size_t why_len)
 {
 	switch (f->body_case) {
@@ -85,8 +100,8 @@ static int validate_client(const gb_client_frame *f, char *why, size_t why_len)
 		const Govbus__V1__Subscribe *s = f->subscribe;
 		if (!s)
 			break;
-		if (check_dataset(s->dataset, why, why_len,
-				  "subscribe.dataset") != 0)
+		if (check_stream(s->dataset, why, why_len,
+				 "subscribe.dataset") != 0)
 			return GB_EINVAL;
 		if (s->start > GOVBUS__V1__SUBSCRIBE__START__START_TIME)
 			return fail(why, why_len, GB_EINVAL,
@@ -113,6 +128,35 @@ static int validate_client(const gb_client_frame *f, char *why, size_t why_len)
 		return f->cursor_ack ? 0 : GB_EPROTO;
 	case GOVBUS__V1__CLIENT_FRAME__BODY_PING:
 		return f->ping ? 0 : GB_EPROTO;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_KEY_FETCH:
+		if (!f->key_fetch)
+			break;
+		return check_dataset(f->key_fetch->dataset, why, why_len,
+				     "key_fetch.dataset");
+	case GOVBUS__V1__CLIENT_FRAME__BODY_KEY_UPLOAD:
+		if (!f->key_upload)
+			break;
+		if (check_dataset(f->key_upload->dataset, why, why_len,
+				  "key_upload.dataset") != 0)
+			return GB_EINVAL;
+		if (f->key_upload->n_signed_wraps > GB_MAX_WRAPS)
+			return fail(why, why_len, GB_ETOOBIG,
+				    "key_upload.signed_wraps: more than %u",
+				    GB_MAX_WRAPS);
+		return 0;
+	/* audit (issue 4) */
+	case GOVBUS__V1__CLIENT_FRAME__BODY_CHECKPOINT_REQUEST:
+		if (!f->checkpoint_request)
+			break;
+		return check_stream(f->checkpoint_request->dataset, why,
+				    why_len, "checkpoint_request.dataset");
+	case GOVBUS__V1__CLIENT_FRAME__BODY_CHECKPOINT_LIST_REQUEST:
+		if (!f->checkpoint_list_request)
+			break;
+		return check_stream(f->checkpoint_list_request->dataset, why,
+				    why_len, "checkpoint_list_request.dataset");
+	case GOVBUS__V1__CLIENT_FRAME__BODY_REGISTRY_REQUEST:
+		return f->registry_request ? 0 : GB_EPROTO;
 	default:
 		return fail(why, why_len, GB_EPROTO,
 			    "frame: empty or unknown body");
@@ -191,6 +235,23 @@ static int validate_server(const gb_server_frame *f, char *why, size_t why_len)
 	}
 	case GOVBUS__V1__SERVER_FRAME__BODY_PONG:
 		return f->pong ? 0 : GB_EPROTO;
+	case GOVBUS__V1__SERVER_FRAME__BODY_KEY_INFO:
+		if (!f->key_info)
+			break;
+		return check_dataset(f->key_info->dataset, why, why_len,
+				     "key_info.dataset");
+	case GOVBUS__V1__SERVER_FRAME__BODY_KEY_UPLOAD_ACK:
+		return f->key_upload_ack ? 0 : GB_EPROTO;
+	/* audit (issue 4): the agent bounds and checks the contents */
+	case GOVBUS__V1__SERVER_FRAME__BODY_CHECKPOINT_REPLY:
+		return f->checkpoint_reply ? 0 : GB_EPROTO;
+	case GOVBUS__V1__SERVER_FRAME__BODY_CHECKPOINT_LIST:
+		if (!f->checkpoint_list)
+			break;
+		return check_stream(f->checkpoint_list->dataset, why, why_len,
+				    "checkpoint_list.dataset");
+	case GOVBUS__V1__SERVER_FRAME__BODY_REGISTRY:
+		return f->registry ? 0 : GB_EPROTO;
 	case GOVBUS__V1__SERVER_FRAME__BODY_ERROR:
 		if (!f->error)
 			break;

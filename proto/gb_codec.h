@@ -21,6 +21,7 @@
 #define GB_MAX_NAME_LEN 128               /* durable cursor names, agent names */
 #define GB_MAX_MESSAGE_LEN 1024           /* error sentences */
 #define GB_MAX_CREDIT 65536u              /* batches granted at once */
+#define GB_MAX_WRAPS 4096u                /* key wraps in one upload */
 
 typedef Govbus__V1__ClientFrame gb_client_frame;
 typedef Govbus__V1__ServerFrame gb_server_frame;
@@ -32,6 +33,12 @@ bool gb_id_valid(const char *s);
 /* True when s is a valid durable cursor name: 1..GB_MAX_NAME_LEN of
  * [A-Za-z0-9._-]. */
 bool gb_name_valid(const char *s);
+
+/* audit (issue 4): the broker's audit trail is a stream named
+ * GB_AUDIT_STREAM, which gb_id_valid refuses, so no dataset can take it.
+ * True when s is a dataset id or that name: what may be subscribed to. */
+#define GB_AUDIT_STREAM "_audit"
+bool gb_stream_name_valid(const char *s);
 
 /* Decode and validate one agent->broker frame. On failure *out is NULL and
  * `why` (may be NULL) names the problem. Free with gb_codec_client_free. */

@@ -44,23 +44,29 @@ static void put_u64le(uint8_t out[8], uint64_t v)
 	}
 }
 
-/* BLAKE2b-512 of the pre-authentication encoding of header and ct. */
-static void pae_digest(const uint8_t *hdr, size_t hdr_len, const uint8_t *ct,
-		       size_t ct_len, uint8_t out[crypto_generichash_BYTES_MAX])
+void gb_pae_digest(const char *domain, const uint8_t *const *parts,
+		   const size_t *lens, size_t n, uint8_t out[GB_PAE_DIGEST_BYTES])
 {
 	crypto_generichash_state st;
 	uint8_t le[8];
 
-	crypto_generichash_init(&st, NULL, 0, crypto_generichash_BYTES_MAX);
-	crypto_generichash_update(&st, (const uint8_t *)pae_domain,
-				  sizeof pae_domain - 1);
-	put_u64le(le, hdr_len);
-	crypto_generichash_update(&st, le, sizeof le);
-	crypto_generichash_update(&st, hdr, hdr_len);
-	put_u64le(le, ct_len);
-	crypto_generichash_update(&st, le, sizeof le);
-	crypto_generichash_update(&st, ct, ct_len);
-	crypto_generichash_final(&st, out, crypto_generichash_BYTES_MAX);
+	crypto_generichash_init(&st, NULL, 0, GB_PAE_DIGEST_BYTES);
+	crypto_generichash_update(&st, (const uint8_t *)domain, strlen(domain));
+	for (size_t i = 0; i < n; i++) {
+		put_u64le(le, lens[i]);
+		crypto_generichash_update(&st, le, sizeof le);
+		crypto_generichash_update(&st, parts[i], lens[i]);
+	}
+	crypto_generichash_final(&st, out, GB_PAE_DIGEST_BYTES);
+}
+
+/* The batch signature's message: PAE of header and ciphertext. */
+static void pae_digest(const uint8_t *hdr, size_t hdr_len, const uint8_t *ct,
+		       size_t ct_len, uint8_t out[GB_PAE_DIGEST_BYTES])
+{
+	const uint8_t *parts[2] = {hdr, ct};
+	size_t lens[2] = {hdr_len, ct_len};
+	gb_pae_digest(pae_domain, parts, lens, 2, out);
 }
 
 void gb_envelope_key_commitment(const uint8_t *dataset_key,
@@ -79,7 +85,7 @@ int gb_envelope_build(const gb_batch_meta *meta, const uint8_t *records,
 	Govbus__V1__BatchHeader hdr = GOVBUS__V1__BATCH_HEADER__INIT;
 	Govbus__V1__SignedBatch sb = GOVBUS__V1__SIGNED_BATCH__INIT;
 	uint8_t nonce[GB_NONCE_BYTES], commitment[GB_COMMITMENT_BYTES];
-	uint8_t digest[crypto_generichash_BYTES_MAX];
+	uint8_t digest[GB_PAE_DIGEST_BYTES];
 	uint8_t sig[crypto_sign_BYTES];
 	uint8_t *hdr_buf = NULL, *ct = NULL, *buf = NULL;
 	size_t hdr_len, ct_len = 0, len;
@@ -257,7 +263,7 @@ const Govbus__V1__BatchHeader *gb_envelope_header(const gb_envelope *e)
 
 int gb_envelope_verify(const gb_envelope *e, const uint8_t *sign_pk)
 {
-	uint8_t digest[crypto_generichash_BYTES_MAX];
+	uint8_t digest[GB_PAE_DIGEST_BYTES];
 
 	pae_digest(e->sb->header.data, e->sb->header.len,
 		   e->sb->ciphertext.data, e->sb->ciphertext.len, digest);

@@ -21,6 +21,14 @@
 #define GB_DATASET_KEY_BYTES 32
 #define GB_NONCE_BYTES 24
 #define GB_COMMITMENT_BYTES 32
+#define GB_PAE_DIGEST_BYTES 64
+
+/* BLAKE2b-512 of the pre-authentication encoding (as in DSSE)
+ * domain || u64le(len part_0) || part_0 || ... ; what govbus signs, so no
+ * signed message can be read as another kind or split another way. */
+void gb_pae_digest(const char *domain, const uint8_t *const *parts,
+		   const size_t *lens, size_t n,
+		   uint8_t out[GB_PAE_DIGEST_BYTES]);
 
 typedef struct gb_batch_meta {
 	const char *producer;

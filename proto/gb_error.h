@@ -29,6 +29,7 @@ enum gb_error {
 	GB_EUNAVAIL = -18,   /* service unavailable, try again (503) */
 	GB_ECORRUPT = -19,   /* stored data fails validation (500) */
 	GB_ECLOSED = -20,    /* the connection or subscription ended */
+	GB_EEPOCH = -21,     /* key epoch unknown, retired or mismatched (412) */
 };
 
 /* Wire status codes, grouped by class as in HTTP. */
@@ -39,6 +40,7 @@ enum gb_status {
 	GB_STATUS_NOT_FOUND = 404,
 	GB_STATUS_CONFLICT = 409,
 	GB_STATUS_GONE = 410,
+	GB_STATUS_PRECONDITION = 412,
 	GB_STATUS_TOO_LARGE = 413,
 	GB_STATUS_INTERNAL = 500,
 	GB_STATUS_UNAVAILABLE = 503,

@@ -15,21 +15,24 @@
 #include "gb_envelope.h"
 #include "gb_error.h"
 #include "gb_keys.h"
+#include "gb_probe.h"
+#include "gb_keywrap.h"
+#include <sodium.h>
 
 static const char usage[] =
 	"usage: gb_probe --endpoint E --broker-key Z85 --key FILE.key --dept ID\n"
 	"                publish --dataset D --seq N [--records K] [--producer P]\n"
-	"                [--forge] [--twice]\n"
+	"                [--forge] [--twice] [--clear] [--epoch E]\n"
+	"       gb_probe ... craft CASE [--dataset D] [--seq N] [--signer-key FILE]\n"
 	"  --forge     flip one bit of the signature\n"
 	"  --producer  name P as the producer in the header (signed by us)\n"
-	"  --twice     send the same signed batch twice (a retry)\n";
+	"  --twice     send the same signed batch twice (a retry)\n"
+	"  --clear     send the records unsealed (key epoch 0)\n"
+	"  --epoch E   seal under epoch E with a random key instead of the\n"
+	"              dataset's real key (which the probe opens or recovers\n"
+	"              as the owner would)\n";
 
-struct probe {
-	void *ctx, *sock;
-	int timeout_ms;
-};
-
-static int probe_send(struct probe *p, const gb_client_frame *f)
+int probe_send(struct probe *p, const gb_client_frame *f)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -41,7 +44,7 @@ static int probe_send(struct probe *p, const gb_client_frame *f)
 }
 
 /* Wait for one server frame; NULL on timeout. */
-static gb_server_frame *probe_recv(struct probe *p)
+gb_server_frame *probe_recv(struct probe *p)
 {
 	zmq_pollitem_t it = {p->sock, 0, ZMQ_POLLIN, 0};
 	zmq_msg_t msg;
@@ -80,13 +83,87 @@ static bool print_answer(struct probe *p)
 	return true;
 }
 
+/* Get a dataset key to seal under, as an owner's agent would: recover the
+ * current epoch's key from our own wrap, or open the next epoch with a wrap
+ * for every reader the broker names. A department that cannot (not the
+ * owner, or no key yet) gets a random key under epoch 1, which is what a
+ * forger would have. */
+void probe_dataset_key(struct probe *p, gb_identity *id,
+			      const char *dept, const char *dataset,
+			      uint8_t key[32], uint32_t *epoch)
+{
+	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+	Govbus__V1__KeyFetch kf = GOVBUS__V1__KEY_FETCH__INIT;
+	gb_server_frame *r;
+	const Govbus__V1__KeyInfo *ki;
+	gb_keywrap_info info;
+	char why[256];
+
+	randombytes_buf(key, 32);
+	*epoch = 1;
+	kf.request_id = 1;
+	kf.dataset = (char *)dataset;
+	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_KEY_FETCH;
+	f.key_fetch = &kf;
+	probe_send(p, &f);
+	r = probe_recv(p);
+	if (!r || r->body_case != GOVBUS__V1__SERVER_FRAME__BODY_KEY_INFO)
+		goto out;
+	ki = r->key_info;
+	if (ki->current_epoch && !ki->rotate && ki->signed_wrap.len &&
+	    gb_keywrap_open(ki->signed_wrap.data, ki->signed_wrap.len, dataset,
+			    ki->current_epoch, dept, gb_identity_sign_pk(id),
+			    gb_identity_box_pk(id), gb_identity_box_sk(id), key,
+			    &info, why, sizeof why) == 0) {
+		*epoch = ki->current_epoch;
+		goto out;
+	}
+	if (ki->n_readers) { /* we are the owner: open the next epoch */
+		Govbus__V1__KeyUpload up = GOVBUS__V1__KEY_UPLOAD__INIT;
+		ProtobufCBinaryData *wraps = calloc(ki->n_readers, sizeof *wraps);
+		uint8_t commitment[GB_COMMITMENT_BYTES];
+		gb_server_frame *ack;
+
+		*epoch = ki->current_epoch + 1;
+		gb_envelope_key_commitment(key, commitment);
+		for (size_t i = 0; wraps && i < ki->n_readers; i++)
+			gb_keywrap_build(dataset, *epoch, dept, ki->readers[i]->dept,
+					 ki->readers[i]->box_key.data, key,
+					 gb_identity_sign_sk(id), 1, &wraps[i].data,
+					 &wraps[i].len);
+		up.request_id = 2;
+		up.dataset = (char *)dataset;
+		up.epoch = *epoch;
+		up.new_epoch = 1;
+		up.key_commitment.data = commitment;
+		up.key_commitment.len = sizeof commitment;
+		up.signed_wraps = wraps;
+		up.n_signed_wraps = wraps ? ki->n_readers : 0;
+		f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_KEY_UPLOAD;
+		f.key_upload = &up;
+		probe_send(p, &f);
+		ack = probe_recv(p);
+		if (!ack || ack->body_case != GOVBUS__V1__SERVER_FRAME__BODY_KEY_UPLOAD_ACK)
+			fprintf(stderr, "gb_probe: opening epoch %u failed\n", *epoch);
+		gb_codec_server_free(&ack);
+		for (size_t i = 0; wraps && i < ki->n_readers; i++)
+			free(wraps[i].data);
+		free(wraps);
+	}
+out:
+	gb_codec_server_free(&r);
+}
+
 int main(int argc, char **argv)
 {
 	const char *endpoint = NULL, *broker_key = NULL, *key = NULL;
 	const char *dept = NULL, *cmd = NULL, *dataset = NULL, *producer = NULL;
+	const char *signer_key = NULL;
+	struct craft_args craft = {0};
 	uint64_t seq = 1;
 	uint32_t records = 1;
-	bool forge = false, twice = false;
+	bool forge = false, twice = false, clear = false;
+	uint32_t force_epoch = 0;
 	uint8_t server_pk[32];
 	gb_identity *id = NULL;
 	struct probe p = {NULL, NULL, 5000};
@@ -105,17 +182,30 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--records") && v) records = (uint32_t)strtoul(v, NULL, 10), i++;
 		else if (!strcmp(a, "--forge")) forge = true;
 		else if (!strcmp(a, "--twice")) twice = true;
-		else if (!strcmp(a, "--help")) { fputs(usage, stdout); return 0; }
+		else if (!strcmp(a, "--clear")) clear = true;
+		else if (!strcmp(a, "--epoch") && v) force_epoch = (uint32_t)strtoul(v, NULL, 10), i++;
+		else if (!strcmp(a, "--signer-key") && v) signer_key = v, i++;
+		else if (!strcmp(a, "--help")) {
+			fputs(usage, stdout);
+			puts("craft cases (tests/gb_probe_cases.c):");
+			probe_craft_list();
+			return 0;
+		}
 		else if (!cmd) cmd = a;
+		else if (!strcmp(cmd, "craft") && !craft.name) craft.name = a;
 		else { fprintf(stderr, "gb_probe: unexpected '%s'\n%s", a, usage); return 2; }
 	}
 	if (!endpoint || !broker_key || !key || !dept || !cmd ||
-	    strcmp(cmd, "publish") != 0 || !dataset) {
+	    (strcmp(cmd, "publish") != 0 && strcmp(cmd, "craft") != 0) ||
+	    (!strcmp(cmd, "publish") && !dataset) ||
+	    (!strcmp(cmd, "craft") && !craft.name)) {
 		fputs(usage, stderr);
 		return 2;
 	}
 	if (gb_key_decode_box(broker_key, server_pk) != 0 ||
-	    gb_identity_load(key, &id, why, sizeof why) != 0) {
+	    gb_identity_load(key, &id, why, sizeof why) != 0 ||
+	    (signer_key &&
+	     gb_identity_load(signer_key, &craft.signer, why, sizeof why) != 0)) {
 		fprintf(stderr, "gb_probe: bad keys: %s\n", why);
 		return 2;
 	}
@@ -148,11 +238,20 @@ int main(int argc, char **argv)
 		}
 		gb_codec_server_free(&w);
 	}
+	if (!strcmp(cmd, "craft")) {
+		craft.dept = dept;
+		craft.dataset = dataset ? dataset : "tax.invoices";
+		craft.seq = seq;
+		craft.id = id;
+		ok = probe_craft(&p, &craft) == 0;
+		goto out;
+	}
 	{
 		uint8_t *recs = NULL, *batch = NULL;
 		size_t rlen = 0, rcap = 0, blen = 0;
 		gb_batch_meta m = {producer ? producer : dept, dataset, seq,
 				   (uint64_t)time(NULL) * 1000000000ull, 0, records};
+		uint8_t dkey[32];
 		gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
 		Govbus__V1__Publish pub = GOVBUS__V1__PUBLISH__INIT;
 		char payload[64];
@@ -162,8 +261,15 @@ int main(int argc, char **argv)
 			gb_envelope_append_record(&recs, &rlen, &rcap, (uint8_t *)payload,
 						  (size_t)n, 0, NULL);
 		}
-		if (gb_envelope_build(&m, recs, rlen, NULL, gb_identity_sign_sk(id),
-				      &batch, &blen) != 0) {
+		if (!clear) {
+			probe_dataset_key(&p, id, dept, dataset, dkey, &m.key_epoch);
+			if (force_epoch) {
+				m.key_epoch = force_epoch;
+				randombytes_buf(dkey, sizeof dkey);
+			}
+		}
+		if (gb_envelope_build(&m, recs, rlen, clear ? NULL : dkey,
+				      gb_identity_sign_sk(id), &batch, &blen) != 0) {
 			fprintf(stderr, "gb_probe: cannot build batch\n");
 			free(recs);
 			goto out;
@@ -190,5 +296,6 @@ out:
 	if (p.ctx)
 		zmq_ctx_term(p.ctx);
 	gb_identity_destroy(&id);
+	gb_identity_destroy(&craft.signer);
 	return ok ? 0 : 1;
 }

@@ -110,11 +110,15 @@ broker: { endpoint: "$ENDPOINT", public_key: "$BROKER_KEY" }
 YAML
 }
 
+# Start the broker and wait until it listens. The log is appended to across
+# restarts, so wait for one more "listening on" line than it held before.
 gb_start_broker() {
+	local before
+	before=$(grep -c "listening on" "$T/broker.log" 2>/dev/null || true)
 	"$BROKER" --config "$T/govbus.yaml" >>"$T/broker.log" 2>&1 &
 	BROKER_PID=$!
 	for _ in $(seq 1 100); do
-		if grep -q "listening on" "$T/broker.log" 2>/dev/null; then
+		if [ "$(grep -c "listening on" "$T/broker.log" 2>/dev/null || true)" -gt "${before:-0}" ]; then
 			return 0
 		fi
 		kill -0 "$BROKER_PID" 2>/dev/null || fail "broker exited at start"
@@ -127,6 +131,24 @@ gb_kill_broker() {
 	kill -9 "$BROKER_PID" 2>/dev/null || true
 	wait "$BROKER_PID" 2>/dev/null || true
 	BROKER_PID=""
+}
+
+# Stop the broker cleanly (SIGTERM) and wait for it.
+gb_stop_broker() {
+	kill -TERM "$BROKER_PID" 2>/dev/null || true
+	wait "$BROKER_PID" 2>/dev/null || true
+	BROKER_PID=""
+}
+
+# Resident memory of process $1 in KiB (VmRSS).
+gb_rss_kib() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# Check the stopped broker's log offline (tests/gb_verify_log.c): dense
+# offsets and the hash chain of every stream. Prints its report.
+gb_verify_log() {
+	"$GB_BUILD/tests/gb_verify_log" --config "$T/govbus.yaml" "$@"
 }
 
 # Run the agent CLI as department $1 with the remaining arguments.
