@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "gb_schema.h" /* schemas (issue 7B) */
+
 #define CONFIG_MAX_BYTES (1u << 20)
 #define ENDPOINT_MAX 256
 #define PATH_MAX_LEN 4096
@@ -257,27 +259,29 @@ static int map_fields(struct loader *ld, const yaml_node_t *map,
 	return 0;
 }
 
-/* Resolve `key` against the folder holding the config file. */
-static int resolve_key_path(struct loader *ld, const yaml_node_t *node,
-			    const char *key)
+/* Resolve `value` (the path in `field`) against the folder holding the
+ * config file, into a new string *out. */
+static int resolve_path(struct loader *ld, const yaml_node_t *node,
+			const char *field, const char *value, char **out)
 {
 	const char *slash = strrchr(ld->path, '/');
 	size_t dir_len = slash ? (size_t)(slash - ld->path) : 0;
 	size_t need;
 
-	if (strlen(key) > PATH_MAX_LEN)
+	if (strlen(value) > PATH_MAX_LEN)
 		return fail_at(ld, node->start_mark,
-			       "key: path longer than %d bytes", PATH_MAX_LEN);
-	if (key[0] == '/' || !slash) {
-		ld->cfg->key_path = strdup(key);
-		return ld->cfg->key_path ? 0 : GB_ENOMEM;
+			       "%s: path longer than %d bytes", field,
+			       PATH_MAX_LEN);
+	if (value[0] == '/' || !slash) {
+		*out = strdup(value);
+		return *out ? 0 : GB_ENOMEM;
 	}
-	need = dir_len + 1 + strlen(key) + 1;
-	ld->cfg->key_path = malloc(need);
-	if (!ld->cfg->key_path)
+	need = dir_len + 1 + strlen(value) + 1;
+	*out = malloc(need);
+	if (!*out)
 		return GB_ENOMEM;
-	snprintf(ld->cfg->key_path, need, "%.*s/%s",
-		 (int)(dir_len ? dir_len : 1), dir_len ? ld->path : "/", key);
+	snprintf(*out, need, "%.*s/%s", (int)(dir_len ? dir_len : 1),
+		 dir_len ? ld->path : "/", value);
 	return 0;
 }
 
@@ -389,18 +393,101 @@ static int load_peers(struct loader *ld, const yaml_node_t *map)
 	return 0;
 }
 
+/* schemas (issue 7B): `schemas: { DATASET: { type: T, descriptor_set: F } }`.
+ * Each set is read (bounded) and loaded now, and must define T, so a bad
+ * entry is refused with its place in the file. */
+static int load_schema(struct loader *ld, const yaml_node_t *key,
+		       const yaml_node_t *value, gb_agent_schema *out)
+{
+	static const struct field fields[] = {{"type", true},
+					      {"descriptor_set", true}};
+	const yaml_node_t *v[2];
+	const char *id, *type, *file;
+	char where[GB_MAX_ID_LEN + 32], why[512], *path = NULL;
+	gb_schema_set set;
+	gb_schema *schema = NULL;
+	int rc;
+
+	if ((rc = scalar(ld, key, "schemas", &id)) != 0)
+		return rc;
+	if (!gb_id_valid(id))
+		return fail_at(ld, key->start_mark, "schemas: \"%.64s\" is not "
+			       "a valid dataset id", id);
+	snprintf(where, sizeof where, "schemas.%s", id);
+	if ((rc = map_fields(ld, value, where, fields, 2, v)) != 0 ||
+	    (rc = scalar(ld, v[0], "type", &type)) != 0 ||
+	    (rc = scalar(ld, v[1], "descriptor_set", &file)) != 0 ||
+	    (rc = resolve_path(ld, v[1], "descriptor_set", file, &path)) != 0)
+		return rc;
+	snprintf(out->dataset, sizeof out->dataset, "%s", id);
+	rc = gb_schema_read_file(path, &out->descriptor_set,
+				 &out->descriptor_set_len, why, sizeof why);
+	free(path);
+	if (rc == 0) {
+		set = (gb_schema_set){file, out->descriptor_set,
+				      out->descriptor_set_len};
+		rc = gb_schema_load(&set, 1, &schema, why, sizeof why);
+	}
+	if (rc == GB_ENOMEM)
+		return rc;
+	if (rc != 0)
+		return fail_at(ld, v[1]->start_mark, "%s.descriptor_set: %s",
+			       where, why);
+	rc = gb_schema_find(schema, type) ? 0 : GB_ECONFIG;
+	gb_schema_destroy(&schema);
+	if (rc != 0)
+		return fail_at(ld, v[0]->start_mark, "%s.type: no message type "
+			       "\"%.200s\" in %.200s", where, type, file);
+	out->type = strdup(type);
+	return out->type ? 0 : GB_ENOMEM;
+}
+
+static int load_schemas(struct loader *ld, const yaml_node_t *map)
+{
+	size_t n;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return fail_at(ld, map->start_mark,
+			       "schemas: expected a mapping of dataset id to "
+			       "{ type, descriptor_set }");
+	n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+	if (n > MAX_PEERS)
+		return fail_at(ld, map->start_mark,
+			       "schemas: more than %d entries", MAX_PEERS);
+	ld->cfg->schemas = calloc(n ? n : 1, sizeof *ld->cfg->schemas);
+	if (!ld->cfg->schemas)
+		return GB_ENOMEM;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		const yaml_node_t *key = node_at(ld, p->key);
+		gb_agent_schema *entry =
+			&ld->cfg->schemas[ld->cfg->schema_count];
+		int rc = load_schema(ld, key, node_at(ld, p->value), entry);
+
+		ld->cfg->schema_count++; /* so destroy frees a partial entry */
+		if (rc != 0)
+			return rc;
+		if (gb_agent_config_schema(ld->cfg, entry->dataset) != entry)
+			return fail_at(ld, key->start_mark,
+				       "schemas: dataset \"%s\" given twice",
+				       entry->dataset);
+	}
+	return 0;
+}
+
 static int load_top(struct loader *ld)
 {
 	static const struct field fields[] = {{"dept", true},
 					      {"key", true},
 					      {"broker", true},
-					      {"peers", false}};
-	const yaml_node_t *v[4];
+					      {"peers", false},
+					      {"schemas", false}}; /* 7B */
+	const yaml_node_t *v[5];
 	const char *dept, *key;
 	int rc;
 
 	rc = map_fields(ld, yaml_document_get_root_node(&ld->doc),
-			"the top level", fields, 4, v);
+			"the top level", fields, 5, v);
 	if (rc != 0)
 		return rc;
 	if ((rc = scalar(ld, v[0], "dept", &dept)) != 0)
@@ -413,11 +500,13 @@ static int load_top(struct loader *ld)
 			       dept);
 	snprintf(ld->cfg->dept, sizeof ld->cfg->dept, "%s", dept);
 	if ((rc = scalar(ld, v[1], "key", &key)) != 0 ||
-	    (rc = resolve_key_path(ld, v[1], key)) != 0)
+	    (rc = resolve_path(ld, v[1], "key", key, &ld->cfg->key_path)) != 0)
 		return rc;
 	if ((rc = load_broker(ld, v[2])) != 0)
 		return rc;
 	if (v[3] && (rc = load_peers(ld, v[3])) != 0)
+		return rc;
+	if (v[4] && (rc = load_schemas(ld, v[4])) != 0) /* issue 7B */
 		return rc;
 	return 0;
 }
@@ -466,6 +555,11 @@ void gb_agent_config_destroy(gb_agent_config **cfg)
 	free((*cfg)->key_path);
 	free((*cfg)->endpoint);
 	free((*cfg)->peers);
+	for (size_t i = 0; i < (*cfg)->schema_count; i++) { /* issue 7B */
+		free((*cfg)->schemas[i].type);
+		free((*cfg)->schemas[i].descriptor_set);
+	}
+	free((*cfg)->schemas);
 	free(*cfg);
 	*cfg = NULL;
 }
@@ -507,6 +601,8 @@ int gb_agent_config_copy(const gb_agent_config *src, gb_agent_config **out)
 	if (!c)
 		return GB_ENOMEM;
 	*c = *src;
+	c->schemas = NULL; /* issue 7B: copied below */
+	c->schema_count = 0;
 	c->path = strdup(src->path);
 	c->key_path = strdup(src->key_path);
 	c->endpoint = strdup(src->endpoint);
@@ -518,6 +614,36 @@ int gb_agent_config_copy(const gb_agent_config *src, gb_agent_config **out)
 	}
 	if (src->peer_count)
 		memcpy(c->peers, src->peers, src->peer_count * sizeof *c->peers);
+	/* schemas (issue 7B) */
+	c->schemas = calloc(src->schema_count ? src->schema_count : 1,
+			    sizeof *c->schemas);
+	if (!c->schemas) {
+		gb_agent_config_destroy(&c);
+		return GB_ENOMEM;
+	}
+	for (size_t i = 0; i < src->schema_count; i++) {
+		const gb_agent_schema *s = &src->schemas[i];
+		gb_agent_schema *d = &c->schemas[c->schema_count++];
+
+		*d = *s;
+		d->type = strdup(s->type);
+		d->descriptor_set = malloc(s->descriptor_set_len);
+		if (!d->type || !d->descriptor_set) {
+			gb_agent_config_destroy(&c);
+			return GB_ENOMEM;
+		}
+		memcpy(d->descriptor_set, s->descriptor_set,
+		       s->descriptor_set_len);
+	}
 	*out = c;
 	return 0;
+}
+
+const gb_agent_schema *gb_agent_config_schema(const gb_agent_config *cfg,
+					      const char *dataset)
+{
+	for (size_t i = 0; i < cfg->schema_count; i++)
+		if (!strcmp(cfg->schemas[i].dataset, dataset))
+			return &cfg->schemas[i];
+	return NULL;
 }

@@ -26,6 +26,16 @@ typedef struct gb_agent_peer {
 	uint8_t sign_pk[GB_SIGN_PK_BYTES];
 } gb_agent_peer;
 
+/* schemas (issue 7B): `schemas: { DATASET: { type: T, descriptor_set: F } }`,
+ * a dataset's schema known offline (and pinned: it is used instead of the
+ * broker's catalog). The set's bytes are read and checked at load. */
+typedef struct gb_agent_schema {
+	char dataset[GB_MAX_ID_LEN + 1];
+	char *type;                   /* full message type name */
+	uint8_t *descriptor_set;      /* serialized FileDescriptorSet */
+	size_t descriptor_set_len;
+} gb_agent_schema;
+
 struct gb_agent_config {
 	char *path;
 	char dept[GB_MAX_ID_LEN + 1];
@@ -39,7 +49,13 @@ struct gb_agent_config {
 	unsigned timeout_ms;
 	gb_agent_peer *peers;
 	size_t peer_count;
+	gb_agent_schema *schemas;     /* schemas (issue 7B) */
+	size_t schema_count;
 };
+
+/* schemas (issue 7B): the `schemas:` entry of `dataset`, or NULL. */
+const gb_agent_schema *gb_agent_config_schema(const gb_agent_config *cfg,
+					      const char *dataset);
 
 /* Deep copy, so a client does not depend on the caller's config. */
 int gb_agent_config_copy(const gb_agent_config *src, gb_agent_config **out);
@@ -111,11 +127,13 @@ void gb_client_remove_subscription(gb_client *c, gb_subscription *s);
 
 /* ---------------------------------------------------------------- key requests
  * KeyFetch and KeyUpload frames are answered by request_id with a KeyInfo,
- * a KeyUploadAck or an Error. The client keeps each encoded request until
- * its answer arrives and re-sends it after every reconnect (both requests
- * are safe to repeat). */
+ * a KeyUploadAck or an Error; so are (issue 7) CatalogRequest,
+ * AccessRequest and AccessRequestQuery, with a Catalog, AccessRequestAck
+ * or AccessRequestList. The client keeps each encoded request until
+ * its answer arrives and re-sends it after every reconnect (every one of
+ * them is safe to repeat). */
 
-/* Give `frame` (a KeyFetch or KeyUpload) a fresh request_id, remember it
+/* Give `frame` (one of the requests above) a fresh request_id, remember it
  * and send it. Returns 0 or GB_ENOMEM / GB_EINVAL. */
 int gb_client_request_start(gb_client *c, gb_client_frame *frame,
 			    uint64_t *request_id);

@@ -358,10 +358,21 @@ int gb_client_request_start(gb_client *c, gb_client_frame *frame,
 	case GOVBUS__V1__CLIENT_FRAME__BODY_KEY_UPLOAD:
 		frame->key_upload->request_id = r->id;
 		break;
+	/* issue 7: catalog and access requests, safe to repeat as well (a
+	 * repeated AccessRequest returns the pending one) */
+	case GOVBUS__V1__CLIENT_FRAME__BODY_CATALOG_REQUEST:
+		frame->catalog_request->request_id = r->id;
+		break;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_ACCESS_REQUEST:
+		frame->access_request->request_id = r->id;
+		break;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_ACCESS_REQUEST_QUERY:
+		frame->access_request_query->request_id = r->id;
+		break;
 	default:
 		free(r);
 		return gb_client_fail(c, GB_EINVAL, 0,
-				      "not a key request frame");
+				      "not a request frame");
 	}
 	rc = gb_codec_client_encode(frame, &r->frame, &r->frame_len);
 	if (rc != 0) {
@@ -419,7 +430,7 @@ int gb_client_request(gb_client *c, gb_client_frame *frame,
 		if (rc == GB_ETIMEOUT && gb_agent_now_ms() >= deadline) {
 			gb_client_request_cancel(c, id);
 			return gb_client_fail(c, GB_ETIMEOUT, 0,
-					      "the broker did not answer a key "
+					      "the broker did not answer a "
 					      "request within %lld s",
 					      (long long)(wait_ms / 1000));
 		}
@@ -889,6 +900,20 @@ static void dispatch(gb_client *c, gb_server_frame *frame)
 		break;
 	case GOVBUS__V1__SERVER_FRAME__BODY_KEY_UPLOAD_ACK:
 		if (answer_request(c, frame->key_upload_ack->request_id, frame))
+			return;
+		break;
+	case GOVBUS__V1__SERVER_FRAME__BODY_CATALOG: /* issue 7 */
+		if (answer_request(c, frame->catalog->request_id, frame))
+			return;
+		break;
+	case GOVBUS__V1__SERVER_FRAME__BODY_ACCESS_REQUEST_ACK:
+		if (answer_request(c, frame->access_request_ack->request_id,
+				   frame))
+			return;
+		break;
+	case GOVBUS__V1__SERVER_FRAME__BODY_ACCESS_REQUEST_LIST:
+		if (answer_request(c, frame->access_request_list->request_id,
+				   frame))
 			return;
 		break;
 	case GOVBUS__V1__SERVER_FRAME__BODY_ERROR: {

@@ -33,38 +33,6 @@ int gb_format_from_name(const char *name, gb_format *out)
 	return 0;
 }
 
-/* ---------------------------------------------------------------- varint */
-
-size_t gb_varint_put(uint64_t v, uint8_t out[GB_VARINT_MAX_BYTES])
-{
-	size_t n = 0;
-	while (v >= 0x80) {
-		out[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	out[n++] = (uint8_t)v;
-	return n;
-}
-
-int gb_varint_get(const uint8_t *buf, size_t len, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	for (size_t i = 0; i < GB_VARINT_MAX_BYTES; i++) {
-		if (i == len)
-			return 0;
-		/* The 10th byte holds bit 63 only. */
-		if (i == GB_VARINT_MAX_BYTES - 1 && buf[i] > 1)
-			return GB_EDECODE;
-		x |= (uint64_t)(buf[i] & 0x7f) << (7 * i);
-		if (!(buf[i] & 0x80)) {
-			*v = x;
-			return (int)i + 1;
-		}
-	}
-	return GB_EDECODE;
-}
-
 /* ---------------------------------------------------------------- reader */
 
 struct gb_reader {
@@ -280,7 +248,40 @@ struct gb_writer {
 	gb_format fmt;
 	char *b64;
 	size_t b64_cap;
+	const gb_schema_type *type;   /* schemas (issue 7B) */
+	char error[640];
 };
+
+void gb_writer_set_schema(gb_writer *w, const gb_schema_type *type)
+{
+	w->type = type;
+}
+
+const char *gb_writer_error(const gb_writer *w)
+{
+	return w->error;
+}
+
+/* schemas (issue 7B): the record as one line of proto3 JSON. */
+static int put_record_json(gb_writer *w, const gb_record *rec)
+{
+	char why[512], *json = NULL;
+	size_t len = 0;
+	int rc = gb_schema_to_json(w->type, rec->payload, rec->len, &json, &len,
+				   why, sizeof why);
+
+	if (rc == GB_EDECODE)
+		snprintf(w->error, sizeof w->error, "the record at offset %"
+			 PRIu64 " of %s is not a valid %s: %s",
+			 rec->offset, rec->dataset, gb_schema_type_name(w->type),
+			 why);
+	if (rc != 0)
+		return rc;
+	fwrite(json, 1, len, w->out);
+	putc('\n', w->out);
+	free(json);
+	return 0;
+}
 
 int gb_writer_new(FILE *out, gb_format fmt, gb_writer **w)
 {
@@ -299,40 +300,6 @@ void gb_writer_destroy(gb_writer **w)
 	free((*w)->b64);
 	free(*w);
 	*w = NULL;
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t need;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		need = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		need = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		need = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < need)
-		return 0;
-	for (size_t i = 1; i < need; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* overlong forms, surrogates and values past U+10FFFF */
-	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return need;
 }
 
 void gb_json_string(FILE *out, const char *str, size_t len)
@@ -365,7 +332,7 @@ void gb_json_string(FILE *out, const char *str, size_t len)
 				fprintf(out, "\\u%04x", ch);
 				break;
 			}
-			n = utf8_seq(s + i, len - i);
+			n = gb_utf8_seq(s + i, len - i);
 			if (n == 0) {
 				fputs("\\ufffd", out);
 				break;
@@ -426,7 +393,7 @@ int gb_writer_put(gb_writer *w, const gb_record *rec)
 			fwrite(rec->payload, 1, rec->len, w->out);
 		break;
 	case GB_FORMAT_JSON:
-		rc = put_json(w, rec);
+		rc = w->type ? put_record_json(w, rec) : put_json(w, rec);
 		break;
 	}
 	if (rc == 0 && ferror(w->out))

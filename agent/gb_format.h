@@ -9,10 +9,15 @@
  *   delimited  a stream of varint-length-prefixed messages, the framing of
  *              protobuf's writeDelimitedTo / parseDelimitedFrom. The prefix
  *              is at most 10 bytes and at most GB_MAX_RECORD_BYTES.
- *   json       output only: one JSON object per record and line.
+ *   json       one JSON object per record and line. Output without a
+ *              schema: the record's metadata and payload_base64. With a
+ *              schema (issue 7B, gb_writer_set_schema): the record itself
+ *              in the proto3 JSON mapping, the form `publish --format
+ *              json` reads (gb_record_schema.h converts that input).
  *
- * The one varint reader/writer pair of the agent lives here; the records
- * themselves are framed by protobuf-c (gb_envelope_append_record). */
+ * The varint prefix is read and written by gb_wire (proto/), the project's
+ * one varint reader; the records themselves are framed by protobuf-c
+ * (gb_envelope_append_record). */
 #ifndef GB_FORMAT_H
 #define GB_FORMAT_H
 
@@ -20,6 +25,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "gb_schema.h"
+#include "gb_wire.h"
 #include "govbus.h"
 
 typedef enum gb_format {
@@ -30,16 +37,6 @@ typedef enum gb_format {
 
 /* "lines", "delimited" or "json". Returns 0 or GB_EINVAL. */
 int gb_format_from_name(const char *name, gb_format *out);
-
-#define GB_VARINT_MAX_BYTES 10
-
-/* Write v as a base-128 varint; returns the number of bytes (1..10). */
-size_t gb_varint_put(uint64_t v, uint8_t out[GB_VARINT_MAX_BYTES]);
-
-/* Read a varint from buf[0..len). Returns the bytes it took (1..10), 0 when
- * buf ends inside it, or GB_EDECODE when it is longer than 10 bytes or
- * overflows 64 bits. */
-int gb_varint_get(const uint8_t *buf, size_t len, uint64_t *v);
 
 typedef struct gb_reader gb_reader;
 
@@ -65,8 +62,17 @@ typedef struct gb_writer gb_writer;
 /* Write records in `fmt` to `out` (borrowed). Returns 0 or GB_ENOMEM. */
 int gb_writer_new(FILE *out, gb_format fmt, gb_writer **w);
 
-/* Write one record. Returns 0, GB_EIO (write failed) or GB_ENOMEM. */
+/* schemas (issue 7B): json output writes each record converted from this
+ * message type (borrowed; NULL: metadata and base64 payload again). */
+void gb_writer_set_schema(gb_writer *w, const gb_schema_type *type);
+
+/* Write one record. Returns 0, GB_EIO (write failed), GB_ENOMEM, or
+ * GB_EDECODE when the record does not match the schema (see
+ * gb_writer_error). */
 int gb_writer_put(gb_writer *w, const gb_record *rec);
+
+/* The sentence for the last GB_EDECODE of gb_writer_put ("" if none). */
+const char *gb_writer_error(const gb_writer *w);
 
 void gb_writer_destroy(gb_writer **w);
 

@@ -645,6 +645,18 @@ int gb_publisher_flush(gb_publisher *p)
 	return p->failed ? restate(p) : 0;
 }
 
+/* schemas (issue 7B): the batch being filled is dropped, never sealed. */
+uint32_t gb_publisher_discard(gb_publisher *p)
+{
+	uint32_t dropped = p->count;
+
+	if (p->buf)
+		sodium_memzero(p->buf, p->len);
+	p->len = 0;
+	p->count = 0;
+	return dropped;
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 int gb_publisher_open(gb_client *c, const char *dataset,

@@ -282,9 +282,12 @@ static void current_release(gb_subscription *s)
 {
 	if (s->list) {
 		/* Plaintext does not outlive its batch. */
-		for (size_t i = 0; i < s->list->n_records; i++)
-			sodium_memzero(s->list->records[i]->payload.data,
-				       s->list->records[i]->payload.len);
+		for (size_t i = 0; i < s->list->n_records; i++) {
+			Govbus__V1__Record *r = s->list->records[i];
+			sodium_memzero(r->payload.data, r->payload.len);
+			if (r->id)
+				sodium_memzero(r->id, strlen(r->id));
+		}
 		govbus__v1__record_list__free_unpacked(s->list, NULL);
 	}
 	s->list = NULL;

@@ -378,11 +378,10 @@ static int cp_cmp(const void *a, const void *b)
  * One that falls inside a batch cannot have been taken by this log. */
 static int settle_checkpoints(gb_verifier *v)
 {
-	if (!v->cps_sorted) {
+	if (!v->cps_sorted && v->cp_count > v->cp_next)
 		qsort(v->cps + v->cp_next, v->cp_count - v->cp_next,
 		      sizeof *v->cps, cp_cmp);
-		v->cps_sorted = true;
-	}
+	v->cps_sorted = true;
 	for (; v->cp_next < v->cp_count &&
 	       v->cps[v->cp_next].next_offset <= v->next_offset;
 	     v->cp_next++) {
@@ -395,16 +394,23 @@ static int settle_checkpoints(gb_verifier *v)
 				       "offset falls inside a batch (entries "
 				       "were replaced)",
 				       cp->next_offset);
-		if (cp->batch_count != v->stats.batches ||
-		    sodium_memcmp(cp->chain_hash, v->head, GB_HASH_BYTES) != 0)
+		if (cp->batch_count != v->stats.batches)
 			return fail_at(v, GB_ECORRUPT, cp->next_offset,
 				       "offset %" PRIu64 ": the chain does not "
 				       "match the checkpoint the broker signed "
-				       "there (%" PRIu64 " batches signed, %" PRIu64
-				       " found): an entry before it was altered, "
-				       "removed or reordered",
+				       "there: it covers %" PRIu64 " batches, the "
+				       "log holds %" PRIu64 " (entries were removed "
+				       "or merged)",
 				       cp->next_offset, cp->batch_count,
 				       v->stats.batches);
+		if (sodium_memcmp(cp->chain_hash, v->head, GB_HASH_BYTES) != 0)
+			return fail_at(v, GB_ECORRUPT, cp->next_offset,
+				       "offset %" PRIu64 ": the chain does not "
+				       "match the checkpoint the broker signed "
+				       "there: its hash differs from the one "
+				       "recomputed from offset 0, so an entry "
+				       "before it was altered or reordered",
+				       cp->next_offset);
 		v->stats.checkpoints_matched++;
 	}
 	return 0;

@@ -301,6 +301,13 @@ int gb_publisher_add(gb_publisher *p, const void *payload, size_t len,
  * committed and synced by the broker. Same errors as gb_publisher_add(). */
 int gb_publisher_flush(gb_publisher *p);
 
+/* schemas (issue 7B): drop the records added since the last batch was
+ * sealed (the batch being filled), wiping them; none of them is ever sent.
+ * Batches sealed before are not affected: flush them as usual. For a
+ * caller that finds a bad record and must publish nothing of its batch.
+ * Returns how many records were dropped. */
+uint32_t gb_publisher_discard(gb_publisher *p);
+
 typedef struct gb_publisher_stats {
 	uint64_t records;         /* records acknowledged */
 	uint64_t batches;         /* batches acknowledged */

@@ -3,6 +3,7 @@
  *   govbus-agent --config AGENT.yaml publish   --dataset D [...] [FILE]
  *   govbus-agent --config AGENT.yaml subscribe --dataset D [...]
  *   govbus-agent --config AGENT.yaml run [--dataset D]...
+ *   govbus-agent --config AGENT.yaml catalog | request | requests  (issue 7)
  *
  * Exit status: 0 only when the whole job succeeded (every record acked /
  * every requested record output and, for durable cursors, acknowledged);
@@ -25,7 +26,10 @@
 #include <unistd.h>
 
 #include "gb_codec.h"
+#include "gb_audit.h" /* issue 4 */
+#include "gb_catalog_cli.h" /* issue 7 */
 #include "gb_format.h"
+#include "gb_record_schema.h" /* schemas (issue 7B) */
 #include "govbus.h"
 
 #define PROGRESS_EVERY_MS 250
@@ -40,6 +44,10 @@ static const char usage_main[] =
 	"commands:\n"
 	"  publish    send records of a dataset this department owns\n"
 	"  subscribe  receive, verify and print records of a dataset\n"
+	"  audit      verify a log, export evidence, read the audit trail\n"
+	"  catalog    list the datasets this department may see, with its rights\n"
+	"  request    ask for access to a conditional dataset\n"
+	"  requests   list this department's access requests and their status\n"
 	"  run        stay connected and do the owner's key work\n"
 	"\n"
 	"Run 'govbus-agent COMMAND --help' for a command's options.\n"
@@ -47,11 +55,13 @@ static const char usage_main[] =
 	"  dept: health\n"
 	"  key: keys/health.key          # relative to the config's folder\n"
 	"  broker: { endpoint: \"tcp://127.0.0.1:7780\", public_key: \"...\" }\n"
-	"  peers: { tax: \"<base64 sign key>\" }   # optional pins\n";
+	"  peers: { tax: \"<base64 sign key>\" }   # optional pins\n"
+	"  schemas: { tax.invoices: { type: pkg.Invoice,   # optional, offline\n"
+	"             descriptor_set: invoices.desc } }  # schemas (pinned)\n";
 
 static const char usage_publish[] =
 	"usage: govbus-agent --config AGENT.yaml publish --dataset D\n"
-	"                    [--format lines|delimited] [--batch N]\n"
+	"                    [--format lines|delimited|json] [--batch N]\n"
 	"                    [--id-prefix P] [FILE]\n"
 	"\n"
 	"Publish every record of FILE (standard input when absent or '-') to\n"
@@ -63,11 +73,18 @@ static const char usage_publish[] =
 	"                      last line without newline counts; '\\r' is kept.\n"
 	"  --format delimited  varint-length-prefixed messages, as written by\n"
 	"                      protobuf's writeDelimitedTo.\n"
+	"  --format json       one JSON object per line (proto3 JSON mapping),\n"
+	"                      converted to protobuf by the dataset's schema.\n"
 	"  --batch N           records per signed batch (default 1000).\n"
 	"  --id-prefix P       give record k (from 1) the id P<k>.\n"
 	"\n"
-	"On a bad input record, the records before it are published and the\n"
-	"command fails naming the line or byte offset. Prints\n"
+	"When D has a schema (a message type named by the broker's catalog or\n"
+	"by schemas: in the agent config), every record is checked against it\n"
+	"before anything is sealed: a bad record in a FILE publishes nothing;\n"
+	"on standard input the batches before it are published, its own not.\n"
+	"Without a schema, on a bad input record the records before it are\n"
+	"published. Either way the command fails naming the line (or record)\n"
+	"and, for a schema, the field. Prints\n"
 	"\"published N records in B batches to D (offsets X..Y)\" on success.\n";
 
 static const char usage_subscribe[] =
@@ -87,9 +104,11 @@ static const char usage_subscribe[] =
 	"             same NAME resumes after the last record output (up to\n"
 	"             1000 records may come again after a crash).\n"
 	"  --format   lines (payload and newline, default), delimited (varint\n"
-	"             length and payload) or json (one object per line:\n"
-	"             dataset, offset, producer, produced_at_ns, broker_time_ns,\n"
-	"             id, payload_base64).\n"
+	"             length and payload) or json: for a dataset with a schema,\n"
+	"             each record as one JSON object (proto3 JSON mapping, what\n"
+	"             publish --format json reads); without one, one object per\n"
+	"             line of dataset, offset, producer, produced_at_ns,\n"
+	"             broker_time_ns, id, payload_base64.\n"
 	"  --timeout SEC  fail (504) when no record arrives for SEC seconds.\n"
 	"\n"
 	"Records are end-to-end encrypted: the key of each epoch comes from the\n"
@@ -200,7 +219,8 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-enum agent_mode { MODE_PUBLISH, MODE_SUBSCRIBE, MODE_RUN };
+enum agent_mode { MODE_PUBLISH, MODE_SUBSCRIBE, MODE_RUN,
+		  MODE_CATALOG /* issue 7 */ };
 
 struct event_ctx {
 	enum agent_mode mode;
@@ -336,11 +356,10 @@ static int parse_publish(int argc, char **argv, struct publish_args *a)
 		if (!strcmp(o, "--dataset")) {
 			a->dataset = v;
 		} else if (!strcmp(o, "--format")) {
-			if (gb_format_from_name(v, &a->format) != 0 ||
-			    a->format == GB_FORMAT_JSON)
+			if (gb_format_from_name(v, &a->format) != 0)
 				return usage_error("publish", "--format must be "
-						   "lines or delimited, not "
-						   "'%.32s'",
+						   "lines, delimited or json, "
+						   "not '%.32s'",
 						   v);
 		} else if (!strcmp(o, "--batch")) {
 			if (!parse_u64(v, 1, GB_MAX_BATCH_RECORDS, &n))
@@ -382,6 +401,47 @@ static void show_progress(const gb_publisher *p, int64_t started)
 	progress_shown = true;
 }
 
+/* schemas (issue 7B): the input of `publish`, checked against the
+ * dataset's schema when it has one: a file is read through once first, so
+ * a bad record anywhere publishes nothing; a pipe is checked record by
+ * record (and the caller drops the batch a bad record falls in). Prints
+ * the reason and returns 1 when the job cannot start. */
+static int open_input(gb_client *c, const struct publish_args *a, int fd,
+		      gb_record_schema **schema, gb_record_input **input)
+{
+	const gb_schema_type *type = NULL;
+	char why[640];
+	int rc = gb_record_schema_find(c, a->dataset, schema);
+
+	if (rc != 0)
+		return report(c, "publish", rc);
+	if (*schema)
+		type = gb_record_schema_type(*schema);
+	if (a->format == GB_FORMAT_JSON && !type) {
+		fprintf(stderr, "govbus-agent: publish refused (%u): %s has no "
+			"schema, so it takes no JSON records (neither the "
+			"broker's catalog nor schemas: in the agent config "
+			"names a message type for it)\n",
+			gb_error_status(GB_EINVAL), a->dataset);
+		return 1;
+	}
+	rc = type ? gb_record_input_check_all(fd, a->format, type, why,
+					      sizeof why)
+		  : 0;
+	if (rc < 0) {
+		fprintf(stderr, "govbus-agent: input rejected (%u): %s: %s; "
+			"nothing was published\n",
+			gb_error_status(rc), a->file ? a->file : "standard input",
+			why);
+		return 1;
+	}
+	if (gb_record_input_new(fd, a->format, type, input) != 0) {
+		fprintf(stderr, "govbus-agent: out of memory\n");
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_publish(const char *config, int argc, char **argv)
 {
 	struct publish_args a = {0};
@@ -390,8 +450,10 @@ static int cmd_publish(const char *config, int argc, char **argv)
 	gb_publisher_stats st;
 	gb_publisher *pub = NULL;
 	gb_client *c = NULL;
-	gb_reader *reader = NULL;
-	char why[512] = "", id[ID_PREFIX_MAX + 24];
+	gb_record_schema *schema = NULL;  /* issue 7B */
+	gb_record_input *reader = NULL;
+	uint32_t dropped = 0;
+	char why[640] = "", id[ID_PREFIX_MAX + 24];
 	bool tty = isatty(STDERR_FILENO);
 	int64_t started = now_ms(), next_progress = started + PROGRESS_EVERY_MS;
 	int fd = STDIN_FILENO, rc, status = 1, input_rc = 0;
@@ -408,10 +470,6 @@ static int cmd_publish(const char *config, int argc, char **argv)
 			return 1;
 		}
 	}
-	if (gb_reader_new(fd, a.format, 0, &reader) != 0) {
-		fprintf(stderr, "govbus-agent: out of memory\n");
-		goto out;
-	}
 	if (connect_client(config, &ctx, &c) != 0)
 		goto out;
 	gb_publisher_options_init(&popts);
@@ -422,28 +480,34 @@ static int cmd_publish(const char *config, int argc, char **argv)
 		status = report(c, "publish", rc);
 		goto out;
 	}
+	if (open_input(c, &a, fd, &schema, &reader) != 0)
+		goto out;
 	for (;;) {
 		const uint8_t *rec;
 		size_t len;
 
-		input_rc = gb_reader_next(reader, &rec, &len, why, sizeof why);
+		input_rc = gb_record_input_next(reader, &rec, &len, why,
+						sizeof why);
 		if (input_rc <= 0)
 			break;
 		if (a.id_prefix)
 			snprintf(id, sizeof id, "%s%" PRIu64, a.id_prefix,
-				 gb_reader_records(reader));
+				 gb_record_input_records(reader));
 		rc = gb_publisher_add(pub, rec, len, a.id_prefix ? id : NULL);
 		if (rc != 0) {
 			status = report(c, "publish", rc);
 			goto out;
 		}
-		if (tty && (gb_reader_records(reader) & 1023) == 0 &&
+		if (tty && (gb_record_input_records(reader) & 1023) == 0 &&
 		    now_ms() >= next_progress) {
 			show_progress(pub, started);
 			next_progress = now_ms() + PROGRESS_EVERY_MS;
 		}
 	}
-	/* Records before a bad one are still published, then we fail. */
+	/* Records before a bad one are still published, then we fail; with a
+	 * schema (issue 7B), none of the bad record's batch. */
+	if (input_rc < 0 && schema)
+		dropped = gb_publisher_discard(pub);
 	rc = gb_publisher_flush(pub);
 	if (rc != 0) {
 		status = report(c, "publish", rc);
@@ -462,6 +526,10 @@ static int cmd_publish(const char *config, int argc, char **argv)
 		fprintf(stderr, "govbus-agent: input rejected (%u): %s%s%s\n",
 			gb_error_status(input_rc),
 			a.file ? a.file : "standard input", ": ", why);
+		if (schema) /* issue 7B */
+			fprintf(stderr, "govbus-agent: the %" PRIu32 " records "
+				"before it in its batch were not published\n",
+				dropped);
 		goto out;
 	}
 	status = 0;
@@ -469,7 +537,8 @@ out:
 	clear_progress();
 	gb_publisher_close(&pub);
 	gb_client_close(&c);
-	gb_reader_destroy(&reader);
+	gb_record_input_destroy(&reader);
+	gb_record_schema_destroy(&schema); /* issue 7B */
 	if (fd != STDIN_FILENO)
 		close(fd);
 	return status;
@@ -569,6 +638,7 @@ static int cmd_subscribe(const char *config, int argc, char **argv)
 	gb_subscription *sub = NULL;
 	gb_client *c = NULL;
 	gb_writer *w = NULL;
+	gb_record_schema *schema = NULL;  /* issue 7B */
 	struct sigaction sa;
 	uint64_t out_count = 0;
 	int64_t last_record;
@@ -584,6 +654,17 @@ static int cmd_subscribe(const char *config, int argc, char **argv)
 	}
 	if (connect_client(config, &ctx, &c) != 0)
 		goto out;
+	/* schemas (issue 7B): JSON output of a dataset with a schema is the
+	 * records themselves, converted */
+	if (a.format == GB_FORMAT_JSON) {
+		rc = gb_record_schema_find(c, a.dataset, &schema);
+		if (rc != 0) {
+			status = report(c, "subscribe", rc);
+			goto out;
+		}
+		if (schema)
+			gb_writer_set_schema(w, gb_record_schema_type(schema));
+	}
 
 	/* No SA_RESTART: the signal must wake the poll inside the library. */
 	memset(&sa, 0, sizeof sa);
@@ -647,7 +728,14 @@ static int cmd_subscribe(const char *config, int argc, char **argv)
 			status = report(c, "subscription ended", rc);
 			goto out;
 		}
-		if (gb_writer_put(w, &rec) != 0) {
+		rc = gb_writer_put(w, &rec);
+		if (rc == GB_EDECODE) { /* issue 7B: not its schema's */
+			fflush(stdout);
+			fprintf(stderr, "govbus-agent: subscription ended (%u): "
+				"%s\n", gb_error_status(rc), gb_writer_error(w));
+			goto out;
+		}
+		if (rc != 0) {
 			status = output_failed();
 			goto out;
 		}
@@ -670,6 +758,7 @@ out:
 	gb_subscription_close(&sub);
 	gb_client_close(&c);
 	gb_writer_destroy(&w);
+	gb_record_schema_destroy(&schema); /* issue 7B */
 	if (fflush(stdout) != 0 && status == 0)
 		status = output_failed();
 	return status;
@@ -789,6 +878,29 @@ static int cmd_run(const char *config, int argc, char **argv)
 	return status;
 }
 
+/* ---------------------------------------------------------------- catalog (issue 7) */
+
+/* catalog, request, requests: parsed and run by gb_catalog_cli.c. */
+static int cmd_catalog(const char *config, const char *word, int argc,
+		       char **argv)
+{
+	struct event_ctx ctx = {MODE_CATALOG, false};
+	gb_catalog_cmd cmd;
+	gb_client *c = NULL;
+	int rc = gb_catalog_parse(word, argc, argv, &cmd), status;
+
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	if (!config)
+		return usage_error(word, "--config AGENT.yaml is required");
+	if (connect_client(config, &ctx, &c) != 0)
+		return 1;
+	rc = gb_catalog_run(c, &cmd, stdout);
+	status = rc == 0 ? 0 : report(c, word, rc);
+	gb_client_close(&c);
+	return status;
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -838,9 +950,9 @@ int main(int argc, char **argv)
 			return cmd_run(config, argc - i, argv + i);
 		return cmd_subscribe(config, argc - i, argv + i);
 	}
-	if (!strcmp(cmd, "catalog") || !strcmp(cmd, "audit")) {
-		fprintf(stderr, "govbus-agent: %s is not implemented yet\n", cmd);
-		return 2;
-	}
+	if (!strcmp(cmd, "audit")) /* issue 4: gb_audit.c */
+		return gb_audit_command(config, argc - i, argv + i);
+	if (gb_catalog_is_command(cmd)) /* issue 7: gb_catalog_cli.c */
+		return cmd_catalog(config, cmd, argc - i, argv + i);
 	return usage_error(NULL, "unknown command '%.40s'", cmd);
 }

@@ -98,6 +98,27 @@ bench_wait_port() {
 	return 1
 }
 
+# bench_wait_idle SECS: wait up to SECS seconds until the CPUs are at
+# least 90 % idle over 2 s (other builds and tests share the two cores).
+# Returns 1, after saying so, if they never were.
+bench_wait_idle() {
+	local deadline=$((SECONDS + $1)) a b
+	while :; do
+		a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
+		sleep 2
+		b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
+		if awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+			busy = y[1] - x[1]; idle = y[2] - x[2];
+			exit !(busy + idle > 0 && busy / (busy + idle) < 0.1) }'; then
+			return 0
+		fi
+		if [ $SECONDS -ge "$deadline" ]; then
+			echo "bench: the machine stayed busy for $1 s; measuring anyway" >&2
+			return 1
+		fi
+	done
+}
+
 # bench_vmrss PID: resident set size in KiB (VmRSS of /proc/PID/status).
 bench_vmrss() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
@@ -159,5 +180,6 @@ bench_govbus_start() {
 	done
 	echo "govbus-broker did not start:" >&2
 	cat "$dir/broker.log" >&2
+	bench_stop "$GOVBUS_PID"
 	return 1
 }

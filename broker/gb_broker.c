@@ -35,6 +35,7 @@
 #include "gb_policy.h"
 #include "gb_store.h"
 #include "gb_audit.h" /* audit (issue 4) */
+#include "gb_requests.h" /* catalog and access requests (issue 7) */
 #include "govbus.pb-c.h"
 
 /* ------------------------------------------------------------ limits */
@@ -47,6 +48,11 @@
 #define SUBSCRIPTION_IDLE_NS (30ull * 1000000000ull) /* peer silent: drop */
 #define HOUSEKEEPING_NS 1000000000ull
 #define SESSION_IDLE_NS (30ull * 1000000000ull)
+#define SUBSCRIPTIONS_PER_PEER_MAX 256 /* bounds broker memory per connection */
+#define ZAP_REFUSALS_PER_S 10     /* refused keys logged and audited per second */
+#define PEER_SNDHWM 64            /* messages queued to one peer; with credit,
+				   * bounds memory held for a slow reader */
+#define PEER_RCVHWM 256
 #define CREATED_AHEAD_MAX_NS (24ull * 3600 * 1000000000ull)
 
 /* ------------------------------------------------------------ types */
@@ -68,8 +74,11 @@ struct pending {
 	bool is_upload;
 	uint32_t upload_epoch;
 	char (*recipients)[GB_MAX_ID_LEN + 1]; /* an upload's wrap recipients */
+	uint8_t (*commitments)[GB_COMMITMENT_BYTES]; /* and their commitments */
 	gb_audit_job *audit_job;      /* audit (issue 4): trail event, checkpoint
 					 or policy snapshot; `w` is its write */
+	gb_requests_job *request_job; /* issue 7: an access request or its
+					 decision; `w` is its write */
 };
 
 struct subscription {
@@ -123,12 +132,19 @@ struct gb_broker {
 	size_t head_count, head_cap;
 	bool stopping;
 	uint64_t next_housekeeping_ns;
-	uint64_t last_expiry_check_ns;
+	uint64_t refusal_second;
+	unsigned refusals_this_second, refusals_suppressed;
+
 	gb_audit *audit;              /* audit (issue 4) */
+	gb_requests *requests;        /* catalog and access requests (issue 7) */
+	uint64_t next_expiry_ns;      /* issue 7: earliest expiry of a grant a
+					 live subscription holds (UINT64_MAX:
+					 none) */
 };
 
 static void session_note(gb_broker *b, const uint8_t *peer, size_t peer_len,
 			 const char *dept, uint64_t t);
+static void reconcile_keys(gb_broker *b, int64_t t);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -151,17 +167,6 @@ static void log_line(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static void set_why(char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
-
 static void copy_id(char *dst, size_t cap, const char *src)
 {
 	snprintf(dst, cap, "%s", src ? src : "");
@@ -177,11 +182,15 @@ static int send_frame(gb_broker *b, const uint8_t *peer, size_t peer_len,
 	zmq_msg_t msg;
 	size_t len = govbus__v1__server_frame__get_packed_size(frame);
 
-	if (zmq_send(b->router, peer, peer_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-		return errno == EAGAIN ? GB_EUNAVAIL : GB_ECLOSED;
+	/* Pack first: once the routing id is sent, the body must follow, or
+	 * the next message's body would go to this peer. */
 	if (zmq_msg_init_size(&msg, len) != 0)
 		return GB_ENOMEM;
 	govbus__v1__server_frame__pack(frame, zmq_msg_data(&msg));
+	if (zmq_send(b->router, peer, peer_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&msg);
+		return errno == EAGAIN ? GB_EUNAVAIL : GB_ECLOSED;
+	}
 	if (zmq_msg_send(&msg, b->router, ZMQ_DONTWAIT) < 0) {
 		zmq_msg_close(&msg);
 		return GB_ECLOSED;
@@ -273,6 +282,7 @@ static void pending_free(struct pending *p)
 		free(p->ws);
 	free(p->recipients);
 	gb_audit_job_free(&p->audit_job); /* audit (issue 4) */
+	gb_requests_job_free(&p->request_job); /* issue 7 */
 	free(p);
 }
 
@@ -393,8 +403,10 @@ static void zap_handle(gb_broker *b)
 			more = zmq_msg_more(&extra);
 		zmq_msg_close(&extra);
 	}
+	if (count < 2)
+		goto reply_skip; /* no request id to answer: not a ZAP request */
 	if (count < 7)
-		goto reply_skip;
+		goto reply; /* malformed: refuse, but answer so REP stays usable */
 	snprintf(version, sizeof version, "%.*s",
 		 (int)zmq_msg_size(&part[0]), (char *)zmq_msg_data(&part[0]));
 	snprintf(mechanism, sizeof mechanism, "%.*s",
@@ -407,12 +419,29 @@ static void zap_handle(gb_broker *b)
 			text = "OK";
 			user = d->id;
 		} else {
-			gb_key_encode_box(zmq_msg_data(&part[6]), key_text);
-			log_line("refused connection: key %s is not registered",
-				 key_text);
-			gb_audit_key_refused(b->audit, key_text); /* issue 4 */
+			/* Anyone can try keys before authenticating: log and
+			 * audit at most ZAP_REFUSALS_PER_S a second, so a
+			 * handshake flood cannot fill the disk. */
+			uint64_t sec = now_ns() / 1000000000ull;
+			if (sec != b->refusal_second) {
+				if (b->refusals_suppressed)
+					log_line("%u more refused connection(s) not "
+						 "logged", b->refusals_suppressed);
+				b->refusal_second = sec;
+				b->refusals_this_second = 0;
+				b->refusals_suppressed = 0;
+			}
+			if (b->refusals_this_second++ < ZAP_REFUSALS_PER_S) {
+				gb_key_encode_box(zmq_msg_data(&part[6]), key_text);
+				log_line("refused connection: key %s is not "
+					 "registered", key_text);
+				gb_audit_key_refused(b->audit, key_text); /* issue 4 */
+			} else {
+				b->refusals_suppressed++;
+			}
 		}
 	}
+reply:
 	zmq_send(b->zap, "1.0", 3, ZMQ_SNDMORE);
 	zmq_send(b->zap, zmq_msg_data(&part[1]), zmq_msg_size(&part[1]), ZMQ_SNDMORE);
 	zmq_send(b->zap, status, strlen(status), ZMQ_SNDMORE);
@@ -426,12 +455,15 @@ reply_skip:
 
 /* ------------------------------------------------------------ subscriptions */
 
+/* The subscription `id` of this connection. Routing ids can be reused by a
+ * later connection, so the department must match too. */
 static struct subscription *sub_find(gb_broker *b, const uint8_t *peer,
-				     size_t peer_len, uint64_t id)
+				     size_t peer_len, const char *dept,
+				     uint64_t id)
 {
 	for (struct subscription *s = b->subs; s; s = s->next)
 		if (s->id == id && s->peer_len == peer_len &&
-		    !memcmp(s->peer, peer, peer_len))
+		    !memcmp(s->peer, peer, peer_len) && !strcmp(s->dept, dept))
 			return s;
 	return NULL;
 }
@@ -448,10 +480,11 @@ static void sub_remove(gb_broker *b, struct subscription *gone)
 
 /* Every frame from a peer keeps its subscriptions alive. */
 static void subs_touch(gb_broker *b, const uint8_t *peer, size_t peer_len,
-		       uint64_t t)
+		       const char *dept, uint64_t t)
 {
 	for (struct subscription *s = b->subs; s; s = s->next)
-		if (s->peer_len == peer_len && !memcmp(s->peer, peer, peer_len))
+		if (s->peer_len == peer_len && !memcmp(s->peer, peer, peer_len) &&
+		    !strcmp(s->dept, dept))
 			s->last_seen_ns = t;
 }
 
@@ -470,6 +503,23 @@ static bool sub_recheck(gb_broker *b, struct subscription *s, uint64_t t)
 		   d.reason);
 	sub_remove(b, s);
 	return true;
+}
+
+/* issue 7: the earliest instant after `t` at which a grant a live
+ * subscription depends on expires; UINT64_MAX when there is none. */
+static uint64_t subs_next_expiry(gb_broker *b, uint64_t t)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (struct subscription *s = b->subs; s; s = s->next) {
+		gb_decision d = gb_policy_decide(b->reg, s->dept,
+						 GB_ACTION_SUBSCRIBE, s->dataset,
+						 (int64_t)t);
+		if (d.allowed && d.grant && (uint64_t)d.grant->expires_ns > t &&
+		    (uint64_t)d.grant->expires_ns < next)
+			next = (uint64_t)d.grant->expires_ns;
+	}
+	return next;
 }
 
 struct deliver_ctx {
@@ -669,22 +719,9 @@ static void handle_publish(gb_broker *b, const struct request *r,
 			   "ahead of the broker's clock");
 		goto drop;
 	}
-	/* A fast answer for the common mistakes; the writer checks the
-	 * epoch again inside the transaction, after any retire before it. */
-	{
-		gb_epoch_state es;
-		rc = gb_store_epoch_get(b->store, h->dataset, &es);
-		if (rc == 0 && (es.current != h->key_epoch || es.retired)) {
-			send_error(b, r->peer, r->peer_len, GB_EEPOCH,
-				   p->request_id, 0,
-				   "publish rejected: key epoch %u of %s is not "
-				   "current (current %u%s)",
-				   h->key_epoch, h->dataset, es.current,
-				   es.retired ? ", retired: open the next" : "");
-			goto drop;
-		}
-	}
-
+	/* The key epoch is checked by the writer, inside the transaction and
+	 * after the duplicate check, so a retry of a stored batch is acked as
+	 * a duplicate even if its epoch was retired since. */
 	copy_id(p->dataset, sizeof p->dataset, h->dataset);
 	copy_id(p->producer, sizeof p->producer, h->producer);
 	p->w.kind = GB_WRITE_APPEND;
@@ -721,7 +758,21 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 	gb_decision d;
 	int rc;
 
-	if (sub_find(b, r->peer, r->peer_len, req->subscription_id)) {
+	{
+		size_t n = 0;
+		for (struct subscription *x = b->subs; x; x = x->next)
+			n += x->peer_len == r->peer_len &&
+			     !memcmp(x->peer, r->peer, r->peer_len);
+		if (n >= SUBSCRIPTIONS_PER_PEER_MAX) {
+			send_error(b, r->peer, r->peer_len, GB_ETOOBIG, 0,
+				   req->subscription_id,
+				   "too many subscriptions on this connection "
+				   "(limit %d)",
+				   SUBSCRIPTIONS_PER_PEER_MAX);
+			return;
+		}
+	}
+	if (sub_find(b, r->peer, r->peer_len, r->dept, req->subscription_id)) {
 		send_error(b, r->peer, r->peer_len, GB_ECONFLICT, 0,
 			   req->subscription_id,
 			   "subscription id %" PRIu64 " is already in use",
@@ -819,6 +870,8 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 	s->last_seen_ns = r->t;
 	s->next = b->subs;
 	b->subs = s;
+	if (d.grant && (uint64_t)d.grant->expires_ns < b->next_expiry_ns)
+		b->next_expiry_ns = (uint64_t)d.grant->expires_ns; /* issue 7 */
 
 	ok.subscription_id = s->id;
 	ok.start_offset = start;
@@ -839,7 +892,7 @@ static void handle_cursor_ack(gb_broker *b, const struct request *r,
 			      const Govbus__V1__CursorAck *ack)
 {
 	struct subscription *s =
-		sub_find(b, r->peer, r->peer_len, ack->subscription_id);
+		sub_find(b, r->peer, r->peer_len, r->dept, ack->subscription_id);
 	struct pending *p;
 
 	if (!s || !s->durable[0]) {
@@ -985,8 +1038,10 @@ static int key_info_fill(gb_broker *b, const gb_dataset *ds, const char *dept,
 			rc = gb_store_wrap_get(b->store, ds->id, e, d->id, NULL, NULL);
 			if (rc == 0)
 				continue;
-			if (rc != GB_ENOTFOUND)
+			if (rc != GB_ENOTFOUND) {
+				free(list);
 				return rc;
+			}
 			if (!list) {
 				list = calloc(k->info.n_readers, sizeof *list);
 				if (!list)
@@ -1035,6 +1090,19 @@ static void handle_key_fetch(gb_broker *b, const struct request *r,
 			   req->request_id, 0, "%s may not hold the key of %s: %s",
 			   r->dept, req->dataset, d.reason);
 		return;
+	}
+	if (req->epoch != 0) {
+		gb_epoch_state es;
+		const gb_department *who = gb_registry_find_department(b->reg, r->dept);
+		if (gb_store_epoch_get(b->store, ds->id, &es) != 0 || !who ||
+		    !key_reader(b, who, ds, req->epoch, es.current, (int64_t)r->t)) {
+			send_error(b, r->peer, r->peer_len, GB_EPERM,
+				   req->request_id, 0,
+				   "%s may not hold key epoch %u of %s: its grant's "
+				   "history does not reach that epoch",
+				   r->dept, req->epoch, req->dataset);
+			return;
+		}
 	}
 	rc = key_info_fill(b, ds, r->dept, req->epoch, &k, (int64_t)r->t);
 	if (rc == 0)
@@ -1097,7 +1165,8 @@ static void handle_key_upload(gb_broker *b, const struct request *r,
 
 	p = pending_new();
 	if (!p || !(p->ws = calloc(up->n_signed_wraps + 1, sizeof *p->ws)) ||
-	    !(p->recipients = calloc(up->n_signed_wraps, sizeof *p->recipients))) {
+	    !(p->recipients = calloc(up->n_signed_wraps, sizeof *p->recipients)) ||
+	    !(p->commitments = calloc(up->n_signed_wraps, sizeof *p->commitments))) {
 		send_error(b, r->peer, r->peer_len, GB_ENOMEM, up->request_id, 0,
 			   "broker out of memory");
 		goto drop;
@@ -1169,6 +1238,9 @@ static void handle_key_upload(gb_broker *b, const struct request *r,
 		w->dataset = p->dataset;
 		w->key_epoch = up->epoch;
 		w->dept = p->recipients[i];
+		/* the store checks it against the epoch's, for every epoch */
+		memcpy(p->commitments[i], info.commitment, GB_COMMITMENT_BYTES);
+		w->key_commitment = p->commitments[i];
 		w->wrap = bytes->data;
 		w->wrap_len = bytes->len;
 	}
@@ -1178,6 +1250,7 @@ static void handle_key_upload(gb_broker *b, const struct request *r,
 			   "the owner could never recover the key");
 		goto drop;
 	}
+	p->ws[0].unit_len = p->nws; /* the epoch and its wraps: all or none */
 	p->frame = frame; /* the wrap bytes live in the frame */
 	frame = NULL;
 	if (zmq_send(b->to_writer, &p, sizeof p, 0) != (int)sizeof p) {
@@ -1216,10 +1289,11 @@ static void session_note(gb_broker *b, const uint8_t *peer, size_t peer_len,
 }
 
 static void sessions_touch(gb_broker *b, const uint8_t *peer, size_t peer_len,
-			   uint64_t t)
+			   const char *dept, uint64_t t)
 {
 	for (struct session *x = b->sessions; x; x = x->next)
-		if (x->peer_len == peer_len && !memcmp(x->peer, peer, peer_len))
+		if (x->peer_len == peer_len && !memcmp(x->peer, peer, peer_len) &&
+		    !strcmp(x->dept, dept))
 			x->last_seen_ns = t;
 }
 
@@ -1294,8 +1368,8 @@ static void router_handle(gb_broker *b)
 		goto out;
 	}
 	r.dept = user;
-	subs_touch(b, r.peer, r.peer_len, r.t);
-	sessions_touch(b, r.peer, r.peer_len, r.t);
+	subs_touch(b, r.peer, r.peer_len, r.dept, r.t);
+	sessions_touch(b, r.peer, r.peer_len, r.dept, r.t);
 
 	rc = gb_codec_client_decode(zmq_msg_data(&body), zmq_msg_size(&body),
 				    &frame, why, sizeof why);
@@ -1318,7 +1392,7 @@ static void router_handle(gb_broker *b)
 		break;
 	case GOVBUS__V1__CLIENT_FRAME__BODY_CREDIT: {
 		struct subscription *s = sub_find(
-			b, r.peer, r.peer_len, frame->credit->subscription_id);
+			b, r.peer, r.peer_len, r.dept, frame->credit->subscription_id);
 		if (s) {
 			uint64_t c = (uint64_t)s->credit + frame->credit->batches;
 			s->credit = c > GB_MAX_CREDIT ? GB_MAX_CREDIT : (uint32_t)c;
@@ -1327,7 +1401,8 @@ static void router_handle(gb_broker *b)
 	}
 	case GOVBUS__V1__CLIENT_FRAME__BODY_UNSUBSCRIBE: {
 		struct subscription *s = sub_find(
-			b, r.peer, r.peer_len, frame->unsubscribe->subscription_id);
+			b, r.peer, r.peer_len, r.dept,
+			frame->unsubscribe->subscription_id);
 		if (s)
 			sub_remove(b, s);
 		break;
@@ -1347,6 +1422,12 @@ static void router_handle(gb_broker *b)
 	case GOVBUS__V1__CLIENT_FRAME__BODY_REGISTRY_REQUEST:
 		gb_audit_handle(b->audit, b->reg, r.peer, r.peer_len, r.dept,
 				r.t, frame);
+		break;
+	case GOVBUS__V1__CLIENT_FRAME__BODY_CATALOG_REQUEST: /* issue 7 */
+	case GOVBUS__V1__CLIENT_FRAME__BODY_ACCESS_REQUEST:
+	case GOVBUS__V1__CLIENT_FRAME__BODY_ACCESS_REQUEST_QUERY:
+		gb_requests_handle(b->requests, r.peer, r.peer_len, r.dept, r.t,
+				   frame);
 		break;
 	case GOVBUS__V1__CLIENT_FRAME__BODY_PING: {
 		gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
@@ -1419,6 +1500,10 @@ static void writer_results(gb_broker *b)
 						     p->w.base_offset + p->w.record_count);
 				gb_audit_job_done(b->audit, p->audit_job, &p->w);
 				p->audit_job = NULL; /* freed by done */
+			} else if (p->request_job) { /* issue 7 */
+				gb_requests_job_done(b->requests, p->request_job,
+						     &p->w);
+				p->request_job = NULL; /* freed by done */
 			} else if (p->is_upload) {
 				upload_result(b, p);
 			} else if (p->w.kind == GB_WRITE_RETIRE) {
@@ -1498,6 +1583,38 @@ static int audit_send(void *ctx, const uint8_t *peer, size_t peer_len,
 	return send_frame(ctx, peer, peer_len, frame);
 }
 
+/* issue 7: queue an access request's write to the writer; takes the job. */
+static int requests_submit(void *ctx, gb_requests_job *job)
+{
+	gb_broker *b = ctx;
+	struct pending *p = pending_new();
+
+	if (!p) {
+		gb_requests_job_free(&job);
+		return GB_ENOMEM;
+	}
+	p->request_job = job;
+	p->w = *gb_requests_job_write(job);
+	if (zmq_send(b->to_writer, &p, sizeof p, 0) != (int)sizeof p) {
+		pending_free(p);
+		return GB_EUNAVAIL;
+	}
+	b->pending_count++;
+	return 0;
+}
+
+static void requests_fail(void *ctx, const uint8_t *peer, size_t peer_len,
+			  int err, uint64_t request_id, const char *text)
+{
+	send_error(ctx, peer, peer_len, err, request_id, 0, "%s", text);
+}
+
+static void requests_log(void *ctx, const char *line)
+{
+	(void)ctx;
+	log_line("%s", line);
+}
+
 /* Before the writer stops: let queued writes commit (up to 5 s), then sign
  * a checkpoint of every stream they extended, so a clean stop leaves each
  * stream's head covered. */
@@ -1534,65 +1651,84 @@ static void retire_epoch(gb_broker *b, const char *dataset, uint32_t epoch,
 		return;
 	}
 	b->pending_count++;
-	log_line("%s: %s; retiring key epoch %u", dataset, why, epoch);
+	if (epoch)
+		log_line("%s: %s; retiring key epoch %u", dataset, why, epoch);
+	else
+		log_line("%s: %s; retiring its current key epoch", dataset, why);
 }
 
-/* Grants that expired since the last check take the key away from their
- * grantee, exactly as a revocation does. */
-static void expire_grants(gb_broker *b, uint64_t t)
+struct holder_check {
+	gb_broker *b;
+	const gb_dataset *ds;
+	uint32_t epoch;
+	int64_t t;
+	const char *lost;           /* first holder that may no longer hold it */
+};
+
+static int holder_check_one(void *ctx, const char *name)
 {
-	for (size_t i = 0; i < gb_registry_grant_count(b->reg); i++) {
-		const gb_grant *g = gb_registry_grant_at(b->reg, i);
+	struct holder_check *h = ctx;
+	const gb_department *d = gb_registry_find_department(h->b->reg, name);
+
+	if (d && key_reader(h->b, d, h->ds, h->epoch, h->epoch, h->t))
+		return 0;
+	h->lost = name;
+	return 1;
+}
+
+/* Revocation by fact, not by registry diff: whoever holds a wrap of a
+ * dataset's current epoch but may no longer hold its key (grant removed or
+ * expired, department or dataset removed and re-added, across restarts)
+ * makes the broker retire that epoch. Run at start, on every housekeeping
+ * tick, after every reload and after every committed key upload. */
+static void reconcile_keys(gb_broker *b, int64_t t)
+{
+	for (size_t i = 0; i < gb_registry_dataset_count(b->reg); i++) {
+		const gb_dataset *ds = gb_registry_dataset_at(b->reg, i);
+		struct holder_check h = {b, ds, 0, t, NULL};
+		char why[128];
 		gb_epoch_state es;
 
-		if (g->expires_ns <= (int64_t)b->last_expiry_check_ns ||
-		    g->expires_ns > (int64_t)t)
+		if (gb_store_epoch_get(b->store, ds->id, &es) != 0 ||
+		    es.current == 0 || es.retired)
 			continue;
-		if (gb_store_epoch_get(b->store, g->dataset, &es) == 0 &&
-		    es.current && !es.retired)
-			retire_epoch(b, g->dataset, es.current,
-				     "a grant expired");
+		h.epoch = es.current;
+		if (gb_store_wrap_holders(b->store, ds->id, es.current,
+					  holder_check_one, &h) <= 0 || !h.lost)
+			continue;
+		snprintf(why, sizeof why, "%.64s may no longer hold its key",
+			 h.lost);
+		retire_epoch(b, ds->id, 0, why);
 	}
-	b->last_expiry_check_ns = t;
 }
 
-/* After a reload: a department that lost the right to hold a dataset's key
- * retires the current epoch (publishes under it are refused from the
- * commit on, and the owner is asked to open the next); a department that
- * gained it makes the owner wrap keys for it. */
+/* After a reload: revocations are found by reconcile_keys; a department
+ * that gained the right to hold a dataset's key (or whose grant's history
+ * widened to all) makes the broker ask the owner to wrap keys for it. */
 static void reload_key_work(gb_broker *b, const gb_registry *old, int64_t t)
 {
 	size_t nds = gb_registry_dataset_count(b->reg);
-	size_t ndept = gb_registry_department_count(old);
 
 	for (size_t i = 0; i < nds; i++) {
 		const gb_dataset *ds = gb_registry_dataset_at(b->reg, i);
-		bool lost = false, gained = false;
-		gb_epoch_state es;
+		bool gained = false;
 
-		for (size_t j = 0; j < ndept; j++) {
-			const char *id = gb_registry_department_at(old, j)->id;
-			bool was = gb_policy_decide(old, id, GB_ACTION_READ_CONTENT,
-						    ds->id, t).allowed;
-			bool is = gb_policy_decide(b->reg, id, GB_ACTION_READ_CONTENT,
-						   ds->id, t).allowed;
-			lost |= was && !is;
-		}
 		for (size_t j = 0; j < gb_registry_department_count(b->reg); j++) {
 			const char *id = gb_registry_department_at(b->reg, j)->id;
+			const gb_grant *was_g = gb_registry_find_grant(old, ds->id, id);
+			const gb_grant *is_g = gb_registry_find_grant(b->reg, ds->id, id);
 			gained |= gb_policy_decide(b->reg, id, GB_ACTION_READ_CONTENT,
 						   ds->id, t).allowed &&
 				  !gb_policy_decide(old, id, GB_ACTION_READ_CONTENT,
 						    ds->id, t).allowed;
+			/* history widened to all: older epochs are now owed */
+			gained |= was_g && is_g && was_g->history != GB_HISTORY_ALL &&
+				  is_g->history == GB_HISTORY_ALL;
 		}
-		if (gb_store_epoch_get(b->store, ds->id, &es) != 0 || es.current == 0)
-			continue;
-		if (lost && !es.retired)
-			retire_epoch(b, ds->id, es.current, "a reader lost access");
-		else if (gained) {
+		if (gained)
 			push_key_work(b, ds->id);
-		}
 	}
+	reconcile_keys(b, t);
 }
 
 static void broker_reload(gb_broker *b)
@@ -1612,6 +1748,7 @@ static void broker_reload(gb_broker *b)
 	old = b->reg;
 	b->reg = next;
 	gb_audit_policy_loaded(b->audit, b->reg, b->config_path); /* issue 4 */
+	gb_requests_policy_loaded(b->requests, b->reg, now_ns()); /* issue 7 */
 	reload_key_work(b, old, (int64_t)now_ns());
 	gb_registry_destroy(&old);
 	log_line("reloaded %s: %zu departments, %zu datasets, %zu grants",
@@ -1624,6 +1761,7 @@ static void broker_reload(gb_broker *b)
 		next_s = s->next;
 		sub_recheck(b, s, t);
 	}
+	b->next_expiry_ns = subs_next_expiry(b, t); /* issue 7 */
 }
 
 /* ------------------------------------------------------------ signals */
@@ -1656,8 +1794,30 @@ static void signals_handle(gb_broker *b)
 	}
 }
 
+/* issue 7: how long the loop may sleep: until the next housekeeping
+ * second, or the next grant expiry if that comes first, so a subscription
+ * ends at the instant its grant does. */
+static long poll_timeout_ms(const gb_broker *b, uint64_t t)
+{
+	uint64_t left;
+
+	if (b->next_expiry_ns <= t)
+		return 0;
+	left = b->next_expiry_ns - t;
+	return left >= HOUSEKEEPING_NS ? (long)(HOUSEKEEPING_NS / 1000000)
+				       : (long)((left + 999999) / 1000000);
+}
+
 static void housekeeping(gb_broker *b, uint64_t t)
 {
+	if (t >= b->next_expiry_ns) { /* issue 7: a grant ends now */
+		for (struct subscription *s = b->subs, *next; s; s = next) {
+			next = s->next;
+			sub_recheck(b, s, t);
+		}
+		reconcile_keys(b, (int64_t)t);
+		b->next_expiry_ns = subs_next_expiry(b, t);
+	}
 	if (t < b->next_housekeeping_ns)
 		return;
 	b->next_housekeeping_ns = t + HOUSEKEEPING_NS;
@@ -1676,7 +1836,8 @@ static void housekeeping(gb_broker *b, uint64_t t)
 		sub_recheck(b, s, t); /* grants expire while subscribed */
 	}
 	sessions_expire(b, t);
-	expire_grants(b, t);
+	reconcile_keys(b, (int64_t)t); /* grants expire while running */
+	b->next_expiry_ns = subs_next_expiry(b, t); /* issue 7 */
 	gb_audit_tick(b->audit, t); /* issue 4: time-based checkpoints */
 }
 
@@ -1696,7 +1857,7 @@ int gb_broker_run(gb_broker *b)
 		/* Above the pending limit, stop reading the ROUTER so that
 		 * TCP pushes back on publishers instead of memory growing. */
 		int nitems = b->pending_bytes > PENDING_BYTES_MAX ? 3 : 4;
-		long timeout = blocked ? 5 : 1000;
+		long timeout = blocked ? 5 : poll_timeout_ms(b, now_ns());
 
 		if (zmq_poll(items, nitems, timeout) < 0) {
 			if (errno == EINTR)
@@ -1736,14 +1897,14 @@ static int lock_data_dir(gb_broker *b, const char *dir, char *why,
 	int n;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		set_why(why, why_len, "cannot create data_dir %.200s: %s", dir,
+		(void)gb_why(why, why_len, 0, "cannot create data_dir %.200s: %s", dir,
 			strerror(errno));
 		return GB_EIO;
 	}
 	snprintf(path, sizeof path, "%s/broker.lock", dir);
 	b->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (b->lock_fd < 0) {
-		set_why(why, why_len, "cannot open %.200s: %s", path,
+		(void)gb_why(why, why_len, 0, "cannot open %.200s: %s", path,
 			strerror(errno));
 		return GB_EIO;
 	}
@@ -1751,7 +1912,7 @@ static int lock_data_dir(gb_broker *b, const char *dir, char *why,
 		n = (int)read(b->lock_fd, pid, sizeof pid - 1);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		set_why(why, why_len,
+		(void)gb_why(why, why_len, 0,
 			"another broker (pid %s) is using data_dir %.200s",
 			pid[0] ? pid : "?", dir);
 		return GB_ECONFLICT;
@@ -1759,7 +1920,7 @@ static int lock_data_dir(gb_broker *b, const char *dir, char *why,
 	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
 	if (ftruncate(b->lock_fd, 0) != 0 ||
 	    pwrite(b->lock_fd, pid, (size_t)n, 0) != n) {
-		set_why(why, why_len, "cannot write %.200s", path);
+		(void)gb_why(why, why_len, 0, "cannot write %.200s", path);
 		return GB_EIO;
 	}
 	return 0;
@@ -1768,7 +1929,7 @@ static int lock_data_dir(gb_broker *b, const char *dir, char *why,
 static int setup_sockets(gb_broker *b, char *why, size_t why_len)
 {
 	const gb_broker_settings *bs = gb_registry_broker(b->reg);
-	int one = 1, zero = 0, hwm = 100000;
+	int one = 1, zero = 0, sndhwm = PEER_SNDHWM, rcvhwm = PEER_RCVHWM;
 	int64_t maxmsg = 2 * (int64_t)GB_MAX_FRAME;
 
 	b->ctx = zmq_ctx_new();
@@ -1795,18 +1956,18 @@ static int setup_sockets(gb_broker *b, char *why, size_t why_len)
 	    zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, "govbus", 6) ||
 	    zmq_setsockopt(b->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) ||
 	    zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
-	    zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
-	    zmq_setsockopt(b->router, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
+	    zmq_setsockopt(b->router, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) ||
+	    zmq_setsockopt(b->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) ||
 	    zmq_setsockopt(b->router, ZMQ_LINGER, &zero, sizeof zero))
 		goto zmq_fail;
 	if (zmq_bind(b->router, bs->listen) != 0) {
-		set_why(why, why_len, "cannot listen on %.200s: %s", bs->listen,
+		(void)gb_why(why, why_len, 0, "cannot listen on %.200s: %s", bs->listen,
 			zmq_strerror(errno));
 		return GB_EIO;
 	}
 	return 0;
 zmq_fail:
-	set_why(why, why_len, "ZeroMQ setup failed: %s", zmq_strerror(errno));
+	(void)gb_why(why, why_len, 0, "ZeroMQ setup failed: %s", zmq_strerror(errno));
 	return GB_EIO;
 }
 
@@ -1826,7 +1987,7 @@ int gb_broker_new(const char *config_path, gb_broker **out, char *why,
 	b->signal_pipe[0] = b->signal_pipe[1] = -1;
 	snprintf(b->config_path, sizeof b->config_path, "%s", config_path);
 	if (!zmq_has("curve")) {
-		set_why(why, why_len, "this libzmq was built without CURVE");
+		(void)gb_why(why, why_len, 0, "this libzmq was built without CURVE");
 		rc = GB_EIO;
 		goto err;
 	}
@@ -1844,12 +2005,12 @@ int gb_broker_new(const char *config_path, gb_broker **out, char *why,
 		goto err;
 	rc = gb_store_open(bs->data_dir, bs->map_size, &b->store);
 	if (rc != 0) {
-		set_why(why, why_len, "cannot open the log in %.200s: %s",
+		(void)gb_why(why, why_len, 0, "cannot open the log in %.200s: %s",
 			bs->data_dir, gb_strerror(rc));
 		goto err;
 	}
 	if (pipe2(b->signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-		set_why(why, why_len, "pipe: %s", strerror(errno));
+		(void)gb_why(why, why_len, 0, "pipe: %s", strerror(errno));
 		rc = GB_EIO;
 		goto err;
 	}
@@ -1857,24 +2018,40 @@ int gb_broker_new(const char *config_path, gb_broker **out, char *why,
 	if (rc != 0)
 		goto err;
 	if (pthread_create(&b->writer, NULL, writer_main, b) != 0) {
-		set_why(why, why_len, "cannot start the writer thread");
+		(void)gb_why(why, why_len, 0, "cannot start the writer thread");
 		rc = GB_EIO;
 		goto err;
 	}
 	b->writer_started = true;
+	/* Revocations made while the broker was down take effect now. */
+	reconcile_keys(b, (int64_t)now_ns());
 	randombytes_buf(&b->instance, sizeof b->instance);
-	b->last_expiry_check_ns = now_ns();
+
+	b->next_expiry_ns = UINT64_MAX; /* issue 7: no subscription yet */
 	{ /* audit (issue 4): the trail starts with the policy in force */
 		gb_audit_io io = {audit_submit, audit_send, b};
 
 		rc = gb_audit_new(b->store, b->id, bs, &io, &b->audit);
 		if (rc != 0) {
-			set_why(why, why_len, "cannot start the audit trail: %s",
+			(void)gb_why(why, why_len, 0, "cannot start the audit trail: %s",
 				gb_strerror(rc));
 			goto err;
 		}
 		gb_audit_policy_loaded(b->audit, b->reg, b->config_path);
 		gb_key_encode_sign(gb_identity_sign_pk(b->id), sign_key);
+	}
+	{ /* issue 7: access requests answered by the config in force */
+		gb_requests_io io = {requests_submit, audit_send, requests_fail,
+				     requests_log, b};
+
+		rc = gb_requests_new(b->store, b->audit, &io, &b->requests);
+		if (rc != 0) {
+			(void)gb_why(why, why_len, 0,
+				     "cannot start the access requests: %s",
+				     gb_strerror(rc));
+			goto err;
+		}
+		gb_requests_policy_loaded(b->requests, b->reg, now_ns());
 	}
 	log_line("listening on %s (data in %s): %zu departments, %zu datasets, "
 		 "%zu grants; checkpoints signed by broker sign key %s",
@@ -1923,6 +2100,7 @@ void gb_broker_destroy(gb_broker **bp)
 	if (b->ctx)
 		zmq_ctx_term(b->ctx);
 	gb_audit_destroy(&b->audit); /* issue 4: after the last job is done */
+	gb_requests_destroy(&b->requests); /* issue 7: likewise */
 	gb_store_close(&b->store);
 	gb_identity_destroy(&b->id);
 	gb_registry_destroy(&b->reg);

@@ -77,6 +77,8 @@ struct gb_store {
 	MDB_dbi checkpoints_db;         /* audit (issue 4) */
 	MDB_dbi policies_db;            /* audit (issue 4) */
 	bool audit_dbs;                 /* false: a read-only open found none */
+	MDB_dbi requests_db;            /* catalog (issue 7) */
+	bool requests_dbs;              /* false: a read-only open found none */
 	size_t max_key;                 /* LMDB's key size limit */
 	/* Writer thread only. */
 	uint32_t next_stream_id;        /* 0 once every id is used */
@@ -620,9 +622,11 @@ static int open_databases(gb_store *s, MDB_txn *txn)
 		{"epoch_log", &s->epoch_log_db}, {"wraps", &s->wraps_db},
 		{"checkpoints", &s->checkpoints_db}, /* audit (issue 4) */
 		{"policies", &s->policies_db},       /* audit (issue 4) */
+		{"requests", &s->requests_db},       /* catalog (issue 7) */
 	};
 
 	s->audit_dbs = true;
+	s->requests_dbs = true;
 	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
 		int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
 
@@ -750,6 +754,10 @@ static int resolve_old_seq(struct group *g, gb_write *w, uint8_t *key,
 		return write_error(rc);
 	if (v.mv_size != PSEQ_VALUE_BYTES)
 		return reject(w, GB_ECORRUPT);
+	/* The same seq with another record count is not a retry of the
+	 * stored batch: acking it would report unstored records as durable. */
+	if (get_be32((const uint8_t *)v.mv_data + 8) != w->record_count)
+		return reject(w, GB_ECONFLICT);
 	w->duplicate = true;
 	w->base_offset = get_be64(v.mv_data);
 	w->result = 0;
@@ -985,6 +993,13 @@ static int apply_wrap(struct group *g, gb_write *w)
 		return reject(w, GB_EEPOCH);
 	if (rc)
 		return write_error(rc);
+	if (v.mv_size != EPOCH_LOG_VALUE_BYTES)
+		return reject(w, GB_ECORRUPT);
+	/* A wrap of another key than the epoch's could never be replaced
+	 * (the first wrap is kept), so refuse it. */
+	if (w->key_commitment &&
+	    memcmp((const uint8_t *)v.mv_data + 8, w->key_commitment, 32) != 0)
+		return reject(w, GB_EEPOCH);
 	if (wrap_key(w->dataset, w->key_epoch, w->dept, key, &klen) < 0)
 		return reject(w, GB_EINVAL);
 	k = (MDB_val){klen, key};
@@ -1012,7 +1027,10 @@ static int apply_retire(struct group *g, gb_write *w)
 		return reject(w, rc);
 	if (rc < 0)
 		return group_failure(rc);
-	if (st.current != 0 && st.current == w->key_epoch && !st.retired) {
+	/* key_epoch 0 retires whatever epoch is current when this commits,
+	 * so an epoch opened after the caller looked is not missed. */
+	if (st.current != 0 && !st.retired &&
+	    (w->key_epoch == 0 || st.current == w->key_epoch)) {
 		st.retired = true;
 		rc = epoch_save(g, w->dataset, &st);
 		if (rc < 0)
@@ -1136,6 +1154,7 @@ static int apply_append(struct group *g, gb_write *w)
 static int apply_audit(struct group *g, gb_write *w);
 static int apply_checkpoint(struct group *g, gb_write *w);
 static int apply_policy(struct group *g, gb_write *w);
+static int apply_request(struct group *g, gb_write *w); /* issue 7 */
 
 /* Apply one CURSOR item: upsert the durable cursor. */
 static int apply_cursor(struct group *g, gb_write *w)
@@ -1165,7 +1184,75 @@ static void clear_results(gb_write *w, int result)
 	w->base_offset = 0;
 	w->broker_time_ns = 0;
 	memset(w->chain_hash, 0, GB_HASH_BYTES);
+	w->stored_id = 0; /* issue 7 */
 }
+
+/* Apply one item of any kind; see apply_append for the return rule. */
+static int apply_item(struct group *g, gb_write *w)
+{
+	int rc;
+
+	if (w->kind == GB_WRITE_APPEND)
+		rc = apply_append(g, w);
+	else if (w->kind == GB_WRITE_CURSOR)
+		rc = apply_cursor(g, w);
+	else if (w->kind == GB_WRITE_EPOCH)
+		rc = apply_epoch(g, w);
+	else if (w->kind == GB_WRITE_WRAP)
+		rc = apply_wrap(g, w);
+	else if (w->kind == GB_WRITE_RETIRE)
+		rc = apply_retire(g, w);
+	else if (w->kind == GB_WRITE_AUDIT)
+		rc = apply_audit(g, w);
+	else if (w->kind == GB_WRITE_CHECKPOINT)
+		rc = apply_checkpoint(g, w);
+	else if (w->kind == GB_WRITE_POLICY)
+		rc = apply_policy(g, w);
+	else if (w->kind == GB_WRITE_REQUEST) /* issue 7 */
+		rc = apply_request(g, w);
+	else
+		rc = reject(w, GB_EINVAL);
+	return rc;
+}
+
+/* Apply `n` items as one unit in a nested transaction: all of them, or, if
+ * any is rejected, none (each then reports the first rejection). Units may
+ * not hold APPENDs, whose pseq cursor belongs to the parent transaction. */
+static int apply_unit(struct group *g, gb_write *items, size_t n)
+{
+	MDB_txn *parent = g->txn, *child = NULL;
+	int first = 0, rc;
+
+	for (size_t i = 0; i < n; i++)
+		if (items[i].kind == GB_WRITE_APPEND) {
+			for (size_t j = 0; j < n; j++)
+				reject(&items[j], GB_EINVAL);
+			return 0;
+		}
+	rc = mdb_txn_begin(g->s->env, parent, 0, &child);
+	if (rc)
+		return write_error(rc);
+	g->txn = child;
+	for (size_t i = 0; i < n && first == 0; i++) {
+		rc = apply_item(g, &items[i]);
+		if (rc < 0) {
+			mdb_txn_abort(child);
+			g->txn = parent;
+			return rc;
+		}
+		first = items[i].result;
+	}
+	g->txn = parent;
+	if (first != 0) {
+		mdb_txn_abort(child);
+		for (size_t i = 0; i < n; i++)
+			clear_results(&items[i], first);
+		return 0;
+	}
+	rc = mdb_txn_commit(child);
+	return rc ? write_error(rc) : 0;
+}
+
 
 int gb_store_write_group(gb_store *s, gb_write *items, size_t n)
 {
@@ -1193,29 +1280,16 @@ int gb_store_write_group(gb_store *s, gb_write *items, size_t n)
 		rc = write_error(rc);
 		goto err;
 	}
-	for (size_t i = 0; i < n; i++) {
-		gb_write *w = &items[i];
+	for (size_t i = 0; i < n;) {
+		size_t len = items[i].unit_len > 1 ? items[i].unit_len : 1;
 
-		if (w->kind == GB_WRITE_APPEND)
-			rc = apply_append(&g, w);
-		else if (w->kind == GB_WRITE_CURSOR)
-			rc = apply_cursor(&g, w);
-		else if (w->kind == GB_WRITE_EPOCH)
-			rc = apply_epoch(&g, w);
-		else if (w->kind == GB_WRITE_WRAP)
-			rc = apply_wrap(&g, w);
-		else if (w->kind == GB_WRITE_RETIRE)
-			rc = apply_retire(&g, w);
-		else if (w->kind == GB_WRITE_AUDIT)
-			rc = apply_audit(&g, w);
-		else if (w->kind == GB_WRITE_CHECKPOINT)
-			rc = apply_checkpoint(&g, w);
-		else if (w->kind == GB_WRITE_POLICY)
-			rc = apply_policy(&g, w);
-		else
-			rc = reject(w, GB_EINVAL);
+		if (len > n - i)
+			len = n - i;
+		rc = len == 1 ? apply_item(&g, &items[i])
+			      : apply_unit(&g, &items[i], len);
 		if (rc < 0)
 			goto err;
+		i += len;
 	}
 	mdb_cursor_close(g.pseq_cursor);
 	g.pseq_cursor = NULL;
@@ -1771,13 +1845,23 @@ int gb_store_open_readonly(const char *dir, gb_store **out)
 			goto err_lmdb;
 	}
 	s->audit_dbs = missing == 0;
+	/* catalog (issue 7): absent from data dirs written before it */
+	rc = mdb_dbi_open(txn, "requests", 0, &s->requests_db);
+	if (rc && rc != MDB_NOTFOUND)
+		goto err_lmdb;
+	s->requests_dbs = rc == 0;
 	rc = mdb_get(txn, s->meta_db, &k, &v);
 	if (rc || v.mv_size != 4 || get_be32(v.mv_data) != STORE_FORMAT) {
 		open_refused(dir, "the format record is missing or not version 1");
 		rc = GB_ECORRUPT;
 		goto err;
 	}
-	mdb_txn_abort(txn);
+	/* Committing keeps the handles opened in it; an abort would close
+	 * them. Nothing is written: the transaction is read-only. */
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc)
+		goto err_lmdb;
 	*out = s;
 	return 0;
 
@@ -1972,4 +2056,183 @@ out:
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	return rc < 0 ? rc : visited;
+}
+
+/* ------------------------------------------------------------ catalog (issue 7)
+ *
+ * Access requests: u64be id -> serialized AccessRequestInfo, opaque here. */
+
+/* The last stored request id (0 when none) as `txn` sees it. */
+static int request_last_id(const gb_store *s, MDB_txn *txn, uint64_t *id)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc;
+
+	*id = 0;
+	rc = mdb_cursor_open(txn, s->requests_db, &cur);
+	if (rc)
+		return store_error(rc);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == 0 && k.mv_size != SEQ_BYTES)
+		rc = GB_ECORRUPT;
+	else if (rc == 0)
+		*id = get_be64(k.mv_data);
+	else if (rc == MDB_NOTFOUND)
+		rc = 0;
+	else
+		rc = store_error(rc);
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+static int apply_request(struct group *g, gb_write *w)
+{
+	uint8_t key[SEQ_BYTES];
+	uint64_t id = w->request_id;
+	unsigned flags = 0;
+	MDB_val k = {sizeof key, key}, v;
+	int rc;
+
+	if (!w->value || w->value_len == 0 ||
+	    w->value_len > GB_STORE_REQUEST_MAX)
+		return reject(w, GB_EINVAL);
+	if (id == 0) {
+		rc = request_last_id(g->s, g->txn, &id);
+		if (rc == GB_ECORRUPT)
+			return reject(w, rc);
+		if (rc < 0)
+			return group_failure(rc);
+		if (id == UINT64_MAX)
+			return reject(w, GB_ETOOBIG);
+		id++;
+		flags = MDB_NOOVERWRITE;
+	}
+	put_be64(key, id);
+	if (w->request_id != 0) {
+		rc = mdb_get(g->txn, g->s->requests_db, &k, &v);
+		if (rc == MDB_NOTFOUND)
+			return reject(w, GB_ENOTFOUND);
+		if (rc)
+			return write_error(rc);
+	}
+	v = (MDB_val){w->value_len, (void *)w->value};
+	rc = mdb_put(g->txn, g->s->requests_db, &k, &v, flags);
+	if (rc)
+		return write_error(rc);
+	w->stored_id = id;
+	w->result = 0;
+	return 0;
+}
+
+int gb_store_requests_read(gb_store *s, gb_store_value_fn fn, void *ctx)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int visited = 0, rc;
+
+	if (!s || !fn)
+		return GB_EINVAL;
+	if (!s->requests_dbs)
+		return 0;
+	rc = read_begin(s, &txn);
+	if (rc < 0)
+		return rc;
+	rc = mdb_cursor_open(txn, s->requests_db, &cur);
+	if (rc) {
+		cur = NULL;
+		rc = store_error(rc);
+		goto out;
+	}
+	rc = 0;
+	for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); ;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (mrc) {
+			rc = mrc == MDB_NOTFOUND ? 0 : store_error(mrc);
+			break;
+		}
+		if (k.mv_size != SEQ_BYTES || v.mv_size > GB_STORE_REQUEST_MAX) {
+			rc = GB_ECORRUPT;
+			break;
+		}
+		if (visited == INT_MAX)
+			break;
+		visited++;
+		rc = fn(ctx, get_be64(k.mv_data), v.mv_data, v.mv_size);
+		if (rc != 0)
+			break;
+	}
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc < 0 ? rc : visited;
+}
+
+int gb_store_request_next_id(gb_store *s, uint64_t *next)
+{
+	MDB_txn *txn = NULL;
+	uint64_t last = 0;
+	int rc;
+
+	if (!s || !next)
+		return GB_EINVAL;
+	*next = 1;
+	if (!s->requests_dbs)
+		return 0;
+	rc = read_begin(s, &txn);
+	if (rc < 0)
+		return rc;
+	rc = request_last_id(s, txn, &last);
+	mdb_txn_abort(txn);
+	if (rc == 0)
+		*next = last + 1;
+	return rc;
+}
+
+int gb_store_wrap_holders(gb_store *s, const char *dataset, uint32_t epoch,
+			  gb_store_name_fn fn, void *ctx)
+{
+	uint8_t prefix[COMPOSITE_KEY_MAX], name[STORE_NAME_MAX + 1];
+	size_t plen;
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc, visited = 0;
+
+	if (!s || !fn || epoch_key(dataset, epoch, prefix, &plen) < 0)
+		return GB_EINVAL;
+	rc = read_begin(s, &txn);
+	if (rc)
+		return rc;
+	rc = mdb_cursor_open(txn, s->wraps_db, &cur);
+	if (rc) {
+		rc = store_error(rc);
+		goto out;
+	}
+	k = (MDB_val){plen, prefix};
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		size_t nlen;
+		if (k.mv_size <= plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		nlen = k.mv_size - plen;
+		if (nlen > STORE_NAME_MAX) {
+			rc = GB_ECORRUPT;
+			goto out;
+		}
+		memcpy(name, (const uint8_t *)k.mv_data + plen, nlen);
+		name[nlen] = '\0';
+		visited++;
+		rc = fn(ctx, (const char *)name);
+		if (rc != 0)
+			goto out;
+	}
+	rc = (rc == 0 || rc == MDB_NOTFOUND) ? visited : store_error(rc);
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc;
 }

@@ -15,6 +15,8 @@
  *   checkpoints  stream \0 u64be next_offset -> serialized SignedCheckpoint
  *   policies  BLAKE2b-256 of a config -> u32be n || n x u64be load time ||
  *             the config bytes   (every load of that config, in order)
+ *   requests  u64be id -> serialized AccessRequestInfo   (access requests,
+ *             issue 7; ids dense from 1, the key is the authority on the id)
  *
  * The audit trail is the stream GB_AUDIT_STREAM ("_audit"): its entries are
  * stored like batches, one serialized AuditEvent each, hash-chained the same
@@ -59,6 +61,8 @@ typedef enum {
 	GB_WRITE_AUDIT = 5,    /* append signed_batch to stream `dataset`, no seq */
 	GB_WRITE_CHECKPOINT = 6, /* store `value` for (dataset, checkpoint_offset) */
 	GB_WRITE_POLICY = 7,   /* record a load at now_ns of config `value` */
+	/* catalog (issue 7) */
+	GB_WRITE_REQUEST = 8,  /* store access request `value` under request_id */
 } gb_write_kind;
 
 /* One item of a group commit. Inputs are borrowed for the call. */
@@ -75,7 +79,11 @@ typedef struct gb_write {
 	uint32_t key_epoch;             /* APPEND (0: unchecked), EPOCH, WRAP, RETIRE */
 	const uint8_t *key_commitment;  /* APPEND (with an epoch), EPOCH: 32 bytes */
 	const uint8_t *wrap;            /* WRAP: signed wrap bytes, for `dept` */
-	size_t wrap_len;
+	size_t wrap_len;                /* (WRAP's key_commitment, if set, must
+					 * equal the epoch's) */
+	size_t unit_len;                /* > 1 on the first item of a unit: the
+					 * next unit_len items (no APPENDs) are
+					 * stored all or none */
 	/* CURSOR inputs (dataset above too) */
 	const char *dept;
 	const char *cursor_name;
@@ -85,12 +93,15 @@ typedef struct gb_write {
 	size_t value_len;
 	uint64_t checkpoint_offset;     /* CHECKPOINT: the next_offset it covers */
 	const uint8_t *policy_hash;     /* POLICY: GB_HASH_BYTES, of `value` */
+	uint64_t request_id;            /* REQUEST (issue 7): the id to replace;
+					   0 stores a new request */
 	/* results */
 	int result;                     /* 0 or GB_E... for this item */
 	bool duplicate;                 /* APPEND: seq already stored */
 	uint64_t base_offset;           /* APPEND: offset of the first record */
 	uint64_t broker_time_ns;        /* APPEND: stored time */
 	uint8_t chain_hash[GB_HASH_BYTES];
+	uint64_t stored_id;             /* REQUEST: the id it is stored under */
 } gb_write;
 
 /* Apply `n` items in one transaction, commit and sync, in order.
@@ -103,7 +114,10 @@ typedef struct gb_write {
  * GB_EEPOCH. Otherwise the batch is appended at the stream's next offset with
  * broker time max(now_ns, last + 1) and the chain extended.
  * EPOCH: key_epoch must be current + 1 (GB_EEPOCH otherwise). WRAP: the epoch
- * must exist (GB_EEPOCH); a wrap already stored is kept (result 0).
+ * must exist and, with key_commitment set, have that commitment (GB_EEPOCH);
+ * a wrap already stored is kept (result 0). RETIRE with key_epoch 0 retires
+ * whichever epoch is current at commit. A retry whose record_count differs
+ * from the stored batch's is GB_ECONFLICT.
  * AUDIT: like APPEND without producer or seq: signed_batch (any bytes, e.g.
  * an AuditEvent) is appended to stream `dataset` as one entry of
  * record_count records, with the same results (issue 4).
@@ -112,6 +126,10 @@ typedef struct gb_write {
  * is GB_EINVAL. POLICY: `value` must hash (BLAKE2b-256) to policy_hash
  * (GB_EINVAL); the load time now_ns is appended to that config's record,
  * which is created with the bytes on first load.
+ * REQUEST (issue 7): `value` (1..GB_STORE_REQUEST_MAX bytes) is stored
+ * under request_id, which must exist (GB_ENOTFOUND), or with request_id 0
+ * under the next id (the last stored one + 1, so ids are dense from 1 even
+ * when a commit fails), returned in stored_id.
  * A per-item rejection does not affect other items. If the commit fails
  * (GB_ENOSPC for MDB_MAP_FULL/ENOSPC, GB_EIO otherwise) every item gets that
  * error, nothing is stored, and the function returns it. Returns 0 when the
@@ -180,6 +198,13 @@ int gb_store_epoch_get(gb_store *s, const char *dataset, gb_epoch_state *out);
 int gb_store_wrap_get(gb_store *s, const char *dataset, uint32_t epoch,
 		      const char *recipient, uint8_t **out, size_t *len);
 
+/* Call fn(ctx, recipient) for every department holding a wrap of `epoch` of
+ * `dataset`; fn returns 0 to go on, non-zero to stop with that value.
+ * Returns the number visited or a negative error. */
+typedef int (*gb_store_name_fn)(void *ctx, const char *name);
+int gb_store_wrap_holders(gb_store *s, const char *dataset, uint32_t epoch,
+			  gb_store_name_fn fn, void *ctx);
+
 /* Recompute the chain of `dataset` from offset 0 and check offsets are dense
  * and every stored hash matches. On a mismatch returns GB_ECORRUPT and sets
  * *bad_offset. */
@@ -235,5 +260,20 @@ typedef int (*gb_store_policy_fn)(void *ctx, const gb_stored_policy *p);
 /* Visit every stored policy snapshot, in hash order. A malformed record is
  * GB_ECORRUPT. Returns the number visited or an error. */
 int gb_store_policies_read(gb_store *s, gb_store_policy_fn fn, void *ctx);
+
+/* ------------------------------------------------------------ catalog (issue 7)
+ * Access requests. Values are handed out raw (bounded by the data file);
+ * the caller decodes and checks them. A read-only open of a data dir
+ * written before issue 7 has no requests: both calls then see none. */
+
+#define GB_STORE_REQUEST_MAX 8192      /* an AccessRequestInfo is < 4 KiB */
+
+/* Visit every stored request in id order: fn(ctx, id, value, len) with the
+ * same return rule as gb_store_batch_fn. A key that is not a u64be id is
+ * GB_ECORRUPT. Returns the number visited or an error. */
+int gb_store_requests_read(gb_store *s, gb_store_value_fn fn, void *ctx);
+
+/* The id the next new request will be stored under (1 when none). */
+int gb_store_request_next_id(gb_store *s, uint64_t *next);
 
 #endif

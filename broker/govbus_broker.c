@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gb_admin.h" /* issue 7: registry, requests */
 #include "gb_broker.h"
 #include "gb_config.h"
 #include "gb_error.h"
@@ -15,6 +16,7 @@
 static const char usage[] =
 	"usage: govbus-broker --config FILE [--check-config]\n"
 	"       govbus-broker --config FILE reload\n"
+	"       govbus-broker --config FILE registry|requests\n"
 	"\n"
 	"  (default)       serve: listen on broker.listen, keep the log in\n"
 	"                  broker.data_dir; SIGHUP reloads the config,\n"
@@ -23,7 +25,12 @@ static const char usage[] =
 	"                  it is valid and 1 if not\n"
 	"  reload          validate FILE, then make the broker running on its\n"
 	"                  data_dir load it (a bad file is refused and the\n"
-	"                  running policy stays in force)\n";
+	"                  running policy stays in force)\n"
+	"  registry        print FILE's departments, datasets (with their\n"
+	"                  catalog metadata), grants and refusals\n"
+	"  requests        print the access requests stored in data_dir\n"
+	"                  (works while the broker runs)\n"
+	"Listings are tables on a terminal and JSON lines in a pipe.\n";
 
 static gb_broker *running;
 
@@ -48,8 +55,8 @@ static int64_t wall_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Load and validate; print the summary or the located error. */
-static int check_config(const char *path, gb_registry **keep)
+/* Load and validate; NULL after printing the located error. */
+static gb_registry *load_config(const char *path)
 {
 	gb_registry *reg = NULL;
 	gb_config_error err;
@@ -58,8 +65,18 @@ static int check_config(const char *path, gb_registry **keep)
 	if (gb_config_load(path, wall_ns(), &reg, &err) != 0) {
 		gb_config_error_format(&err, text, sizeof text);
 		fprintf(stderr, "%s\n", text);
-		return 1;
+		return NULL;
 	}
+	return reg;
+}
+
+/* Load and validate; print the summary or the located error. */
+static int check_config(const char *path, gb_registry **keep)
+{
+	gb_registry *reg = load_config(path);
+
+	if (!reg)
+		return 1;
 	printf("%s: OK, %zu departments, %zu datasets, %zu grants\n", path,
 	       gb_registry_department_count(reg), gb_registry_dataset_count(reg),
 	       gb_registry_grant_count(reg));
@@ -109,6 +126,7 @@ int main(int argc, char **argv)
 {
 	const char *config = NULL;
 	int check = 0, reload = 0, rc;
+	const char *listing = NULL; /* issue 7: registry, requests */
 	char why[1024];
 	struct sigaction sa;
 
@@ -119,6 +137,9 @@ int main(int argc, char **argv)
 			check = 1;
 		else if (!strcmp(argv[i], "reload"))
 			reload = 1;
+		else if (!strcmp(argv[i], "registry") ||
+			 !strcmp(argv[i], "requests"))
+			listing = argv[i];
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			fputs(usage, stdout);
 			return 0;
@@ -136,6 +157,15 @@ int main(int argc, char **argv)
 		return check_config(config, NULL);
 	if (reload)
 		return cmd_reload(config);
+	if (listing) { /* issue 7 */
+		gb_registry *reg = load_config(config);
+
+		rc = !reg ? 1
+		     : !strcmp(listing, "registry") ? gb_admin_registry(reg, stdout)
+						     : gb_admin_requests(reg, stdout);
+		gb_registry_destroy(&reg);
+		return rc;
+	}
 
 	rc = gb_broker_new(config, &running, why, sizeof why);
 	if (rc != 0) {

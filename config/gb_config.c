@@ -27,8 +27,10 @@
 #include <sodium.h>
 #include <yaml.h>
 
+#include "gb_codec.h" /* gb_text_problem (issue 7) */
 #include "gb_error.h"
 #include "gb_keys.h"
+#include "gb_schema.h" /* schemas (issue 7B) */
 
 /* Deeper nesting than any valid config needs; refused while screening. */
 #define MAX_DEPTH 16
@@ -135,11 +137,19 @@ struct gb_registry {
 	size_t dataset_count;
 	gb_grant *grants;
 	size_t grant_count;
+	gb_refusal *refusals;            /* issue 7 */
+	size_t refusal_count;
 
 	struct index departments_by_id;
 	struct index departments_by_box_key;
 	struct index datasets_by_id;
 	struct index grants_by_pair;     /* key: "dataset\0to" */
+	struct index refusals_by_pair;   /* key: "dataset\0to" (issue 7) */
+
+	/* schemas (issue 7B): descriptor set files, as read */
+	uint8_t **descriptor_sets;
+	size_t *descriptor_set_lens;
+	size_t descriptor_set_count;
 
 	/* Every string the snapshot owns, freed together. */
 	char **strings;
@@ -187,6 +197,12 @@ void gb_registry_destroy(gb_registry **reg)
 	free(r->departments_by_box_key.entries);
 	free(r->datasets_by_id.entries);
 	free(r->grants_by_pair.entries);
+	free(r->refusals);                /* issue 7 */
+	free(r->refusals_by_pair.entries);
+	for (size_t i = 0; i < r->descriptor_set_count; i++) /* issue 7B */
+		free(r->descriptor_sets[i]);
+	free(r->descriptor_sets);
+	free(r->descriptor_set_lens);
 	free(r->source);
 	free(r);
 	*reg = NULL;
@@ -292,19 +308,63 @@ static size_t grant_pair_key(char buf[2 * GB_ID_MAX + 2], const char *dataset,
 	return dlen + 1 + tlen;
 }
 
+/* Position of the (dataset, dept) entry in a pair index, or SIZE_MAX. */
+static size_t pair_find(const struct index *ix, const char *dataset,
+			const char *dept)
+{
+	char key[2 * GB_ID_MAX + 2];
+	size_t len;
+
+	if (!dataset || !dept)
+		return SIZE_MAX;
+	len = grant_pair_key(key, dataset, dept);
+	return len == 0 ? SIZE_MAX : index_find(ix, key, len);
+}
+
 const gb_grant *gb_registry_find_grant(const gb_registry *reg,
 				       const char *dataset, const char *dept)
 {
-	char key[2 * GB_ID_MAX + 2];
-	size_t len, pos;
+	size_t pos = reg ? pair_find(&reg->grants_by_pair, dataset, dept)
+			 : SIZE_MAX;
 
-	if (!reg || !dataset || !dept)
-		return NULL;
-	len = grant_pair_key(key, dataset, dept);
-	if (len == 0)
-		return NULL;
-	pos = index_find(&reg->grants_by_pair, key, len);
 	return pos == SIZE_MAX ? NULL : &reg->grants[pos];
+}
+
+/* schemas (issue 7B) */
+size_t gb_registry_descriptor_set_count(const gb_registry *reg)
+{
+	return reg->descriptor_set_count;
+}
+
+const uint8_t *gb_registry_descriptor_set_at(const gb_registry *reg, size_t i,
+					     size_t *len)
+{
+	if (i >= reg->descriptor_set_count) {
+		*len = 0;
+		return NULL;
+	}
+	*len = reg->descriptor_set_lens[i];
+	return reg->descriptor_sets[i];
+}
+
+size_t gb_registry_refusal_count(const gb_registry *reg)
+{
+	return reg->refusal_count;
+}
+
+const gb_refusal *gb_registry_refusal_at(const gb_registry *reg, size_t i)
+{
+	return i < reg->refusal_count ? &reg->refusals[i] : NULL;
+}
+
+const gb_refusal *gb_registry_find_refusal(const gb_registry *reg,
+					   const char *dataset,
+					   const char *dept)
+{
+	size_t pos = reg ? pair_find(&reg->refusals_by_pair, dataset, dept)
+			 : SIZE_MAX;
+
+	return pos == SIZE_MAX ? NULL : &reg->refusals[pos];
 }
 
 void gb_config_error_format(const gb_config_error *err, char *buf, size_t len)
@@ -334,7 +394,7 @@ struct department_src {
 struct dataset_src {
 	const yaml_node_t *id;
 };
-struct grant_src {
+struct grant_src {                 /* grants and refusals (issue 7) */
 	const yaml_node_t *to;
 };
 
@@ -349,6 +409,8 @@ struct loader {
 	struct department_src *department_src;
 	struct dataset_src *dataset_src;
 	struct grant_src *grant_src;
+	struct grant_src *refusal_src;   /* issue 7 */
+	gb_schema *schema;              /* schemas (issue 7B): while loading */
 };
 
 __attribute__((format(printf, 5, 0)))
@@ -791,49 +853,6 @@ static int get_id(struct loader *ld, const yaml_node_t *node,
 	return *out ? 0 : fail_nomem(ld);
 }
 
-/* NULL when s[0..len) is UTF-8 without control characters, else why not. */
-static const char *text_problem(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		uint32_t cp;
-		size_t n;
-
-		if (s[i] < 0x80) {
-			cp = s[i];
-			n = 1;
-		} else if ((s[i] & 0xe0) == 0xc0) {
-			cp = s[i] & 0x1fu;
-			n = 2;
-		} else if ((s[i] & 0xf0) == 0xe0) {
-			cp = s[i] & 0x0fu;
-			n = 3;
-		} else if ((s[i] & 0xf8) == 0xf0) {
-			cp = s[i] & 0x07u;
-			n = 4;
-		} else {
-			return "is not valid UTF-8";
-		}
-		if (len - i < n)
-			return "is not valid UTF-8";
-		for (size_t k = 1; k < n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return "is not valid UTF-8";
-			cp = (cp << 6) | (s[i + k] & 0x3fu);
-		}
-		/* Overlong forms, surrogates and values past U+10FFFF. */
-		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-		    (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return "is not valid UTF-8";
-		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
-			return "contains a control character";
-		i += n;
-	}
-	return NULL;
-}
-
 /* Free text: 1..GB_TEXT_MAX bytes of UTF-8 without control characters.
  * Points *text into the document (not copied). */
 static int check_text(struct loader *ld, const yaml_node_t *node,
@@ -851,7 +870,7 @@ static int check_text(struct loader *ld, const yaml_node_t *node,
 	if (len > GB_TEXT_MAX)
 		return fail_at(ld, node->start_mark,
 			       "%s: longer than %d bytes", field, GB_TEXT_MAX);
-	problem = text_problem((const unsigned char *)*text, len);
+	problem = gb_text_problem(*text, len);
 	if (problem)
 		return fail_at(ld, node->start_mark, "%s: %s", field, problem);
 	return 0;
@@ -1033,6 +1052,27 @@ static int get_date(struct loader *ld, const yaml_node_t *node,
 	return 0;
 }
 
+/* issue 7: a day, YYYY-MM-DD, kept as text. */
+static int get_day(struct loader *ld, const yaml_node_t *node,
+		   const char *field, const char **out)
+{
+	char shown[SNIPPET_MAX + 4];
+	const char *text;
+	size_t len;
+	int64_t ns;
+	int rc = get_scalar(ld, node, field, &text, &len);
+
+	if (rc)
+		return rc;
+	if (len != 10 || !parse_date(text, len, &ns))
+		return fail_at(ld, node->start_mark,
+			       "%s: \"%s\" is not a date (YYYY-MM-DD, a real "
+			       "day, 1970-2261)",
+			       field, snippet(text, len, shown));
+	*out = registry_strndup(ld->reg, text, len);
+	return *out ? 0 : fail_nomem(ld);
+}
+
 /* ---------------------------------------------------------------------
  * Sections. */
 
@@ -1153,6 +1193,57 @@ static const char *const history_names[] = {"all", "since-grant", "none"};
 static const char *const right_names[] = {"subscribe", "replay"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* issue 7: names for listings, from the tables the loader reads. */
+static const char *name_of(const char *const *names, size_t n, int v)
+{
+	return v >= 0 && (size_t)v < n ? names[v] : "unknown";
+}
+
+const char *gb_role_name(gb_role role)
+{
+	return name_of(role_names, COUNT(role_names), (int)role);
+}
+
+const char *gb_sharing_name(gb_sharing sharing)
+{
+	return name_of(sharing_names, COUNT(sharing_names), (int)sharing);
+}
+
+const char *gb_classification_name(gb_classification classification)
+{
+	return name_of(class_names, COUNT(class_names), (int)classification);
+}
+
+const char *gb_audit_access_name(gb_audit_access access)
+{
+	return name_of(audit_names, COUNT(audit_names), (int)access);
+}
+
+const char *gb_history_name(gb_history history)
+{
+	return name_of(history_names, COUNT(history_names), (int)history);
+}
+
+const char *gb_rights_text(unsigned rights, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (size_t i = 0; i < COUNT(right_names) && used < len; i++) {
+		int w;
+
+		if (!(rights & (1u << i)))
+			continue;
+		w = snprintf(buf + used, len - used, "%s%s", used ? "," : "",
+			     right_names[i]);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+	return buf;
+}
 
 enum { DEPT_ID, DEPT_NAME, DEPT_ROLE, DEPT_SIGN_KEY, DEPT_BOX_KEY,
        DEPT_FIELDS };
@@ -1300,8 +1391,102 @@ static int parse_departments(struct loader *ld, const yaml_node_t *list)
 	return check_departments_unique(ld);
 }
 
+/* ---------------------------------------------------------------------
+ * schemas (issue 7B): descriptor set files and the message type of each
+ * dataset. */
+
+/* `schemas:`, a list of descriptor set files (protoc --descriptor_set_out
+ * --include_imports) relative to the config's folder. Each is read bounded
+ * and loaded on its own, so an error points at its line, then all are
+ * linked together; the registry keeps their bytes for the catalog. */
+static int parse_schemas(struct loader *ld, const yaml_node_t *list)
+{
+	gb_registry *reg = ld->reg;
+	gb_schema_set *sets = NULL;
+	char item[40], why[512];
+	size_t n;
+	int rc = get_list(ld, list, "schemas", &n);
+
+	if (rc || n == 0)
+		return rc;
+	if (n > GB_SCHEMA_MAX_SETS)
+		return fail_at(ld, list->start_mark,
+			       "schemas: more than %d descriptor sets",
+			       GB_SCHEMA_MAX_SETS);
+	reg->descriptor_sets = calloc(n, sizeof *reg->descriptor_sets);
+	reg->descriptor_set_lens = calloc(n, sizeof *reg->descriptor_set_lens);
+	sets = calloc(n, sizeof *sets);
+	if (!reg->descriptor_sets || !reg->descriptor_set_lens || !sets) {
+		rc = fail_nomem(ld);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *it = list_item(ld, list, i);
+		gb_schema *one = NULL;
+		const char *path;
+
+		snprintf(item, sizeof item, "schemas[%zu]", i);
+		rc = get_path(ld, it, item, &path);
+		if (rc)
+			goto out;
+		rc = gb_schema_read_file(path, &reg->descriptor_sets[i],
+					 &reg->descriptor_set_lens[i], why,
+					 sizeof why);
+		reg->descriptor_set_count = i + 1;
+		sets[i] = (gb_schema_set){(const char *)it->data.scalar.value,
+					  reg->descriptor_sets[i],
+					  reg->descriptor_set_lens[i]};
+		if (rc == 0)
+			rc = gb_schema_load(&sets[i], 1, &one, why, sizeof why);
+		gb_schema_destroy(&one);
+		if (rc == GB_ENOMEM) {
+			rc = fail_nomem(ld);
+			goto out;
+		}
+		if (rc) {
+			rc = fail_at(ld, it->start_mark, "%s: %s", item, why);
+			goto out;
+		}
+	}
+	rc = gb_schema_load(sets, n, &ld->schema, why, sizeof why);
+	if (rc == GB_ENOMEM)
+		rc = fail_nomem(ld);
+	else if (rc)
+		rc = fail_at(ld, list->start_mark, "schemas: %s", why);
+out:
+	free(sets);
+	return rc;
+}
+
+/* A dataset's `schema:`: a message type of the descriptor sets. */
+static int get_schema_type(struct loader *ld, const yaml_node_t *node,
+			   const char *field, const char **out)
+{
+	char shown[SNIPPET_MAX + 4];
+	const char *text;
+	int rc = check_text(ld, node, field, &text);
+
+	if (rc)
+		return rc;
+	if (!gb_schema_find(ld->schema, text))
+		return fail_at(ld, node->start_mark,
+			       "%s: unknown message type \"%s\" (%s)", field,
+			       snippet(text, strlen(text), shown),
+			       ld->schema ? "not in the descriptor sets listed "
+					    "in schemas:"
+					  : "no descriptor sets are listed in "
+					    "schemas:");
+	*out = registry_strndup(ld->reg, text, strlen(text));
+	return *out ? 0 : fail_nomem(ld);
+}
+
 enum { DS_ID, DS_OWNER, DS_TITLE, DS_SHARING, DS_CLASSIFICATION,
-       DS_UPDATE_FREQUENCY, DS_AUDIT_ACCESS, DS_FIELDS };
+       DS_UPDATE_FREQUENCY, DS_AUDIT_ACCESS,
+       /* catalog metadata (issue 7) */
+       DS_DESCRIPTION, DS_CONDITIONS, DS_FORMAT, DS_CONTACT,
+       DS_AVAILABLE_SINCE,
+       DS_SCHEMA, /* schemas (issue 7B) */
+       DS_FIELDS };
 static const struct field dataset_fields[DS_FIELDS] = {
 	[DS_ID] = {"id", true},
 	[DS_OWNER] = {"owner", true},
@@ -1310,7 +1495,53 @@ static const struct field dataset_fields[DS_FIELDS] = {
 	[DS_CLASSIFICATION] = {"classification", true},
 	[DS_UPDATE_FREQUENCY] = {"update_frequency", false},
 	[DS_AUDIT_ACCESS] = {"audit_access", false},
+	[DS_DESCRIPTION] = {"description", false},       /* issue 7 */
+	[DS_CONDITIONS] = {"conditions", false},
+	[DS_FORMAT] = {"format", false},
+	[DS_CONTACT] = {"contact", false},
+	[DS_AVAILABLE_SINCE] = {"available_since", false},
+	[DS_SCHEMA] = {"schema", false},                 /* issue 7B */
 };
+
+/* issue 7: where each of the catalog's free-text fields of a dataset goes
+ * (NULL for any other field). */
+static const char **dataset_text(gb_dataset *ds, int field)
+{
+	switch (field) {
+	case DS_DESCRIPTION:
+		return &ds->description;
+	case DS_CONDITIONS:
+		return &ds->conditions;
+	case DS_FORMAT:
+		return &ds->format;
+	case DS_CONTACT:
+		return &ds->contact;
+	default:
+		return NULL;
+	}
+}
+
+/* issue 7: the optional catalog fields of dataset `ds` (free text, and a
+ * day for available_since). */
+static int parse_dataset_catalog(struct loader *ld, const yaml_node_t **v,
+				 const char *where, gb_dataset *ds)
+{
+	char field[96];
+	int rc = 0;
+
+	for (int f = 0; rc == 0 && f < DS_FIELDS; f++)
+		if (v[f] && dataset_text(ds, f))
+			rc = get_text(ld, v[f],
+				      field_path(field, sizeof field, where,
+						 dataset_fields[f].name),
+				      dataset_text(ds, f));
+	if (rc == 0 && v[DS_AVAILABLE_SINCE])
+		rc = get_day(ld, v[DS_AVAILABLE_SINCE],
+			     field_path(field, sizeof field, where,
+					"available_since"),
+			     &ds->available_since);
+	return rc;
+}
 
 static int parse_dataset(struct loader *ld, const yaml_node_t *node, size_t i)
 {
@@ -1361,6 +1592,13 @@ static int parse_dataset(struct loader *ld, const yaml_node_t *node, size_t i)
 			      field_path(field, sizeof field, where,
 					 "audit_access"),
 			      audit_names, COUNT(audit_names), &audit);
+	if (rc == 0)
+		rc = parse_dataset_catalog(ld, v, where, ds); /* issue 7 */
+	if (rc == 0 && v[DS_SCHEMA]) /* issue 7B */
+		rc = get_schema_type(ld, v[DS_SCHEMA],
+				     field_path(field, sizeof field, where,
+						"schema"),
+				     &ds->schema);
 	if (rc)
 		return rc;
 	ds->sharing = (gb_sharing)sharing;
@@ -1450,49 +1688,66 @@ static int get_rights(struct loader *ld, const yaml_node_t *node,
 	return 0;
 }
 
-static int parse_grant(struct loader *ld, const yaml_node_t *node, size_t i)
+/* The (dataset, to) pair of a grant or a refusal (`what`): both must be
+ * registered, the dataset not closed, `to` not its owner. */
+static int parse_pair(struct loader *ld, const yaml_node_t *dataset_node,
+		      const yaml_node_t *to_node, const char *where,
+		      const char *what, const char **dataset, const char **to)
+{
+	const gb_dataset *ds;
+	const gb_department *dept;
+	char field[96], shown[SNIPPET_MAX + 4];
+	const char *ds_id, *to_id;
+	int rc;
+
+	rc = check_id(ld, dataset_node,
+		      field_path(field, sizeof field, where, "dataset"), &ds_id);
+	if (rc)
+		return rc;
+	ds = gb_registry_find_dataset(ld->reg, ds_id);
+	if (!ds)
+		return fail_at(ld, dataset_node->start_mark,
+			       "%s: unknown dataset \"%s\"", field,
+			       snippet(ds_id, strlen(ds_id), shown));
+	if (ds->sharing == GB_SHARING_CLOSED)
+		return fail_at(ld, dataset_node->start_mark,
+			       "%s: %s is closed (only its owner and auditors "
+			       "may read it), so it cannot be %s",
+			       field, ds->id,
+			       strcmp(what, "grant") ? "requested" : "granted");
+	rc = check_id(ld, to_node, field_path(field, sizeof field, where, "to"),
+		      &to_id);
+	if (rc)
+		return rc;
+	dept = gb_registry_find_department(ld->reg, to_id);
+	if (!dept)
+		return fail_at(ld, to_node->start_mark,
+			       "%s: unknown department \"%s\"", field,
+			       snippet(to_id, strlen(to_id), shown));
+	if (!strcmp(dept->id, ds->owner))
+		return fail_at(ld, to_node->start_mark,
+			       "%s: %s owns %s; a %s to the owner is "
+			       "pointless", field, dept->id, ds->id, what);
+	*dataset = ds->id;
+	*to = dept->id;
+	return 0;
+}
+
+static int parse_grant(struct loader *ld, const yaml_node_t *node, size_t i,
+		       const char **dataset, const char **to)
 {
 	const yaml_node_t *v[GR_FIELDS];
 	gb_grant *g = &ld->reg->grants[i];
-	const gb_dataset *ds;
-	const gb_department *to;
 	char where[40], field[96], shown[SNIPPET_MAX + 4];
-	const char *ds_id, *to_id;
 	int history = GB_HISTORY_ALL, rc;
 
 	snprintf(where, sizeof where, "grants[%zu]", i);
 	rc = map_fields(ld, node, where, grant_fields, GR_FIELDS, v);
 	if (rc == 0)
-		rc = check_id(ld, v[GR_DATASET],
-			      field_path(field, sizeof field, where, "dataset"),
-			      &ds_id);
+		rc = parse_pair(ld, v[GR_DATASET], v[GR_TO], where, "grant",
+				&g->dataset, &g->to);
 	if (rc)
 		return rc;
-	ds = gb_registry_find_dataset(ld->reg, ds_id);
-	if (!ds)
-		return fail_at(ld, v[GR_DATASET]->start_mark,
-			       "%s: unknown dataset \"%s\"", field,
-			       snippet(ds_id, strlen(ds_id), shown));
-	if (ds->sharing == GB_SHARING_CLOSED)
-		return fail_at(ld, v[GR_DATASET]->start_mark,
-			       "%s: %s is closed (only its owner and auditors "
-			       "may read it), so it cannot be granted",
-			       field, ds->id);
-	rc = check_id(ld, v[GR_TO], field_path(field, sizeof field, where, "to"),
-		      &to_id);
-	if (rc)
-		return rc;
-	to = gb_registry_find_department(ld->reg, to_id);
-	if (!to)
-		return fail_at(ld, v[GR_TO]->start_mark,
-			       "%s: unknown department \"%s\"", field,
-			       snippet(to_id, strlen(to_id), shown));
-	if (!strcmp(to->id, ds->owner))
-		return fail_at(ld, v[GR_TO]->start_mark,
-			       "%s: %s owns %s; a grant to the owner is "
-			       "pointless", field, to->id, ds->id);
-	g->dataset = ds->id;
-	g->to = to->id;
 
 	rc = get_rights(ld, v[GR_RIGHTS],
 			field_path(field, sizeof field, where, "rights"),
@@ -1548,13 +1803,72 @@ static int parse_grant(struct loader *ld, const yaml_node_t *node, size_t i)
 			       field_path(field, sizeof field, where,
 					  "history"));
 	ld->grant_src[i] = (struct grant_src){v[GR_TO]};
+	*dataset = g->dataset;
+	*to = g->to;
+	return 0;
+}
+
+/* Entry i of a pair index (grants, refusals): key "dataset\0to". */
+static int pair_index_set(struct loader *ld, struct index *ix, size_t i,
+			  const char *dataset, const char *to)
+{
+	char key[2 * GB_ID_MAX + 2];
+	size_t len = grant_pair_key(key, dataset, to);
+	const char *owned = registry_strndup(ld->reg, key, len);
+
+	if (!owned)
+		return fail_nomem(ld);
+	ix->entries[i] = (struct index_entry){(const uint8_t *)owned, len, i};
+	return 0;
+}
+
+/* Entry `i` of a grant or refusal list: fills it and names its pair. */
+typedef int (*pair_entry_fn)(struct loader *ld, const yaml_node_t *node,
+			     size_t i, const char **dataset, const char **to);
+
+/* Parse the `n` entries of `list` (named `name`, each a `noun`) with
+ * `parse`, counting them in *count and indexing their pairs in `ix`; a
+ * second entry of a pair is refused at its `to` (src). */
+static int parse_pair_list(struct loader *ld, const yaml_node_t *list,
+			   size_t n, const char *name, const char *noun,
+			   pair_entry_fn parse, size_t *count, struct index *ix,
+			   const struct grant_src *src)
+{
+	size_t first = 0, dup;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *dataset, *to;
+
+		rc = parse(ld, list_item(ld, list, i), i, &dataset, &to);
+		if (rc)
+			return rc;
+		(*count)++;
+		rc = pair_index_set(ld, ix, i, dataset, to);
+		if (rc)
+			return rc;
+	}
+	index_sort(ix);
+	dup = index_first_duplicate(ix, &first);
+	for (size_t k = 0; dup != SIZE_MAX && k < ix->count; k++) {
+		/* the key is "dataset\0to" */
+		const char *dataset = (const char *)ix->entries[k].key;
+
+		if (ix->entries[k].pos != dup)
+			continue;
+		return fail_at(ld, src[dup].to->start_mark,
+			       "%s[%zu].to: second %s of %s to %s (first is "
+			       "%s[%zu]); at most one may exist",
+			       name, dup, noun, dataset,
+			       dataset + strlen(dataset) + 1, name, first);
+	}
 	return 0;
 }
 
 static int parse_grants(struct loader *ld, const yaml_node_t *list)
 {
 	gb_registry *reg = ld->reg;
-	size_t n, first = 0, dup;
+	size_t n;
 	int rc = get_list(ld, list, "grants", &n);
 
 	if (rc)
@@ -1564,49 +1878,106 @@ static int parse_grants(struct loader *ld, const yaml_node_t *list)
 	if (!reg->grants || !ld->grant_src ||
 	    index_alloc(&reg->grants_by_pair, n) != 0)
 		return fail_nomem(ld);
-	for (size_t i = 0; i < n; i++) {
-		char key[2 * GB_ID_MAX + 2];
-		const char *owned;
-		size_t len;
+	return parse_pair_list(ld, list, n, "grants", "grant", parse_grant,
+			       &reg->grant_count, &reg->grants_by_pair,
+			       ld->grant_src);
+}
 
-		rc = parse_grant(ld, list_item(ld, list, i), i);
-		if (rc)
-			return rc;
-		reg->grant_count++;
-		len = grant_pair_key(key, reg->grants[i].dataset,
-				     reg->grants[i].to);
-		owned = registry_strndup(reg, key, len);
-		if (!owned)
-			return fail_nomem(ld);
-		reg->grants_by_pair.entries[i] =
-			(struct index_entry){(const uint8_t *)owned, len, i};
-	}
-	index_sort(&reg->grants_by_pair);
-	dup = index_first_duplicate(&reg->grants_by_pair, &first);
-	if (dup != SIZE_MAX)
-		return fail_at(ld, ld->grant_src[dup].to->start_mark,
-			       "grants[%zu].to: second grant of %s to %s "
-			       "(first is grants[%zu]); at most one may exist",
-			       dup, reg->grants[dup].dataset,
-			       reg->grants[dup].to, first);
+/* ---------------------------------------------------------------------
+ * Refusals (issue 7): access requests the admins turned down. Checked like
+ * grants, and a pair may not be both granted and refused. */
+
+enum { RF_DATASET, RF_TO, RF_REASON, RF_REFUSED_BY, RF_DATE, RF_FIELDS };
+static const struct field refusal_fields[RF_FIELDS] = {
+	[RF_DATASET] = {"dataset", true},
+	[RF_TO] = {"to", true},
+	[RF_REASON] = {"reason", true},
+	[RF_REFUSED_BY] = {"refused_by", true},
+	[RF_DATE] = {"date", true},
+};
+
+static int parse_refusal(struct loader *ld, const yaml_node_t *node,
+			 size_t i, const char **dataset, const char **to)
+{
+	const yaml_node_t *v[RF_FIELDS];
+	gb_refusal *r = &ld->reg->refusals[i];
+	const gb_grant *g;
+	char where[40], field[96];
+	int rc;
+
+	snprintf(where, sizeof where, "refusals[%zu]", i);
+	rc = map_fields(ld, node, where, refusal_fields, RF_FIELDS, v);
+	if (rc == 0)
+		rc = parse_pair(ld, v[RF_DATASET], v[RF_TO], where, "refusal",
+				&r->dataset, &r->to);
+	if (rc)
+		return rc;
+	g = gb_registry_find_grant(ld->reg, r->dataset, r->to);
+	if (g)
+		return fail_at(ld, v[RF_TO]->start_mark,
+			       "%s: %s to %s is both granted (grants[%zu]) and "
+			       "refused; keep one of them",
+			       field_path(field, sizeof field, where, "to"),
+			       r->dataset, r->to,
+			       (size_t)(g - ld->reg->grants));
+	rc = get_text(ld, v[RF_REASON],
+		      field_path(field, sizeof field, where, "reason"),
+		      &r->reason);
+	if (rc == 0)
+		rc = get_text(ld, v[RF_REFUSED_BY],
+			      field_path(field, sizeof field, where,
+					 "refused_by"),
+			      &r->refused_by);
+	if (rc == 0)
+		rc = get_date(ld, v[RF_DATE],
+			      field_path(field, sizeof field, where, "date"),
+			      &r->date_ns);
+	if (rc)
+		return rc;
+	ld->refusal_src[i] = (struct grant_src){v[RF_TO]};
+	*dataset = r->dataset;
+	*to = r->to;
 	return 0;
 }
 
-enum { TOP_BROKER, TOP_DEPARTMENTS, TOP_DATASETS, TOP_GRANTS, TOP_FIELDS };
+static int parse_refusals(struct loader *ld, const yaml_node_t *list)
+{
+	gb_registry *reg = ld->reg;
+	size_t n;
+	int rc = get_list(ld, list, "refusals", &n);
+
+	if (rc)
+		return rc;
+	reg->refusals = calloc(n ? n : 1, sizeof *reg->refusals);
+	ld->refusal_src = calloc(n ? n : 1, sizeof *ld->refusal_src);
+	if (!reg->refusals || !ld->refusal_src ||
+	    index_alloc(&reg->refusals_by_pair, n) != 0)
+		return fail_nomem(ld);
+	return parse_pair_list(ld, list, n, "refusals", "refusal",
+			       parse_refusal, &reg->refusal_count,
+			       &reg->refusals_by_pair, ld->refusal_src);
+}
+
+enum { TOP_BROKER, TOP_DEPARTMENTS, TOP_DATASETS, TOP_GRANTS,
+       TOP_REFUSALS, /* issue 7 */
+       TOP_SCHEMAS, /* issue 7B */
+       TOP_FIELDS };
 static const struct field top_fields[TOP_FIELDS] = {
 	[TOP_BROKER] = {"broker", true},
 	[TOP_DEPARTMENTS] = {"departments", true},
 	[TOP_DATASETS] = {"datasets", false},
 	[TOP_GRANTS] = {"grants", false},
+	[TOP_REFUSALS] = {"refusals", false},
+	[TOP_SCHEMAS] = {"schemas", false}, /* issue 7B */
 };
 
 _Static_assert(BROKER_FIELDS <= MAX_FIELDS && DEPT_FIELDS <= MAX_FIELDS &&
 		       DS_FIELDS <= MAX_FIELDS && GR_FIELDS <= MAX_FIELDS &&
-		       TOP_FIELDS <= MAX_FIELDS,
+		       RF_FIELDS <= MAX_FIELDS && TOP_FIELDS <= MAX_FIELDS,
 	       "map_fields() tracks at most MAX_FIELDS keys");
 
 /* Sections are read in dependency order, whatever their order in the file:
- * datasets refer to departments, grants to both. */
+ * datasets refer to departments, grants to both, refusals to all three. */
 static int parse_root(struct loader *ld)
 {
 	const yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
@@ -1622,10 +1993,14 @@ static int parse_root(struct loader *ld)
 		rc = parse_broker(ld, v[TOP_BROKER]);
 	if (rc == 0)
 		rc = parse_departments(ld, v[TOP_DEPARTMENTS]);
+	if (rc == 0) /* issue 7B: datasets name types of these */
+		rc = parse_schemas(ld, v[TOP_SCHEMAS]);
 	if (rc == 0)
 		rc = parse_datasets(ld, v[TOP_DATASETS]);
 	if (rc == 0)
 		rc = parse_grants(ld, v[TOP_GRANTS]);
+	if (rc == 0)
+		rc = parse_refusals(ld, v[TOP_REFUSALS]); /* issue 7 */
 	return rc;
 }
 
@@ -1690,6 +2065,8 @@ static void loader_free(struct loader *ld)
 	free(ld->department_src);
 	free(ld->dataset_src);
 	free(ld->grant_src);
+	free(ld->refusal_src); /* issue 7 */
+	gb_schema_destroy(&ld->schema); /* issue 7B */
 	free(ld->config_dir);
 	gb_registry_destroy(&ld->reg);
 }

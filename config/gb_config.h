@@ -51,6 +51,15 @@ typedef struct gb_dataset {
 	gb_classification classification;
 	const char *update_frequency;   /* free text, may be NULL */
 	gb_audit_access audit_access;
+	/* catalog metadata (issue 7): free text, NULL when not given */
+	const char *description;
+	const char *conditions;         /* sharing conditions */
+	const char *format;             /* e.g. "protobuf", "text" */
+	const char *contact;
+	const char *available_since;    /* "YYYY-MM-DD", a real day */
+	/* schemas (issue 7B): the full name of the protobuf message type
+	 * its records are, found in the config's `schemas:`; NULL when none */
+	const char *schema;
 } gb_dataset;
 
 typedef struct gb_grant {
@@ -64,6 +73,16 @@ typedef struct gb_grant {
 	int64_t expires_ns;             /* first instant the grant is no longer valid */
 	gb_history history;
 } gb_grant;
+
+/* issue 7: an access request the admins turned down. At most one per
+ * (dataset, to), never for a pair that also has a grant (enforced at load). */
+typedef struct gb_refusal {
+	const char *dataset;
+	const char *to;
+	const char *reason;
+	const char *refused_by;
+	int64_t date_ns;                /* when it was refused */
+} gb_refusal;
 
 typedef struct gb_broker_settings {
 	const char *listen;             /* ZeroMQ endpoint */
@@ -107,6 +126,16 @@ int gb_config_load_buffer(const char *name, const uint8_t *bytes, size_t len,
 			  int64_t now_ns, gb_registry **out,
 			  gb_config_error *err);
 
+/* issue 7: the config's own word for each value ("conditional",
+ * "since-grant", "subscribe,replay"...), for listings. */
+const char *gb_role_name(gb_role role);
+const char *gb_sharing_name(gb_sharing sharing);
+const char *gb_classification_name(gb_classification classification);
+const char *gb_audit_access_name(gb_audit_access access);
+const char *gb_history_name(gb_history history);
+/* GB_RIGHT_* bits as "subscribe,replay" (comma-separated, no spaces). */
+const char *gb_rights_text(unsigned rights, char *buf, size_t len);
+
 /* Format err as "file:line:col: message" into buf. */
 void gb_config_error_format(const gb_config_error *err, char *buf, size_t len);
 
@@ -142,5 +171,20 @@ const gb_dataset *gb_registry_find_dataset(const gb_registry *reg,
  * at load). */
 const gb_grant *gb_registry_find_grant(const gb_registry *reg,
 				       const char *dataset, const char *dept);
+
+/* schemas (issue 7B): the descriptor set files listed in `schemas:`, in
+ * file order, as read (serialized google.protobuf.FileDescriptorSet, for
+ * the catalog). Valid as long as the snapshot. */
+size_t gb_registry_descriptor_set_count(const gb_registry *reg);
+const uint8_t *gb_registry_descriptor_set_at(const gb_registry *reg, size_t i,
+					     size_t *len);
+
+/* issue 7: refusals, in file order, and the refusal of `dataset` to
+ * `dept` (NULL when none). */
+size_t gb_registry_refusal_count(const gb_registry *reg);
+const gb_refusal *gb_registry_refusal_at(const gb_registry *reg, size_t i);
+const gb_refusal *gb_registry_find_refusal(const gb_registry *reg,
+					   const char *dataset,
+					   const char *dept);
 
 #endif

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,19 +30,6 @@ struct gb_identity {
 	uint8_t box_sk[GB_BOX_SK_BYTES];
 	uint8_t box_pk[GB_BOX_PK_BYTES];
 };
-
-static void set_why(char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	if (!why || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
 
 /* Derive both keypairs from id->master. */
 static int identity_derive(gb_identity *id)
@@ -98,24 +84,24 @@ int gb_identity_load(const char *path, gb_identity **out, char *why,
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		set_why(why, why_len, "cannot open key file %.200s: %s", path,
+		(void)gb_why(why, why_len, 0, "cannot open key file %.200s: %s", path,
 			strerror(errno));
 		return GB_EKEYFILE;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		set_why(why, why_len, "key file %.200s is not a regular file",
+		(void)gb_why(why, why_len, 0, "key file %.200s is not a regular file",
 			path);
 		goto out;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		set_why(why, why_len,
+		(void)gb_why(why, why_len, 0,
 			"key file %.200s is accessible by group or others "
 			"(mode %04o); run: chmod 600 %.200s",
 			path, (unsigned)(st.st_mode & 07777), path);
 		goto out;
 	}
 	if (st.st_size != GB_MASTER_BYTES) {
-		set_why(why, why_len,
+		(void)gb_why(why, why_len, 0,
 			"key file %.200s has %lld bytes, a govbus key has %d",
 			path, (long long)st.st_size, GB_MASTER_BYTES);
 		goto out;
@@ -123,17 +109,17 @@ int gb_identity_load(const char *path, gb_identity **out, char *why,
 	id = identity_alloc();
 	if (!id) {
 		rc = GB_ENOMEM;
-		set_why(why, why_len, "out of secure memory");
+		(void)gb_why(why, why_len, 0, "out of secure memory");
 		goto out;
 	}
 	got = read(fd, id->master, GB_MASTER_BYTES);
 	if (got != GB_MASTER_BYTES) {
-		set_why(why, why_len, "cannot read key file %.200s", path);
+		(void)gb_why(why, why_len, 0, "cannot read key file %.200s", path);
 		goto out;
 	}
 	rc = identity_derive(id);
 	if (rc != 0) {
-		set_why(why, why_len, "cannot derive keys from %.200s", path);
+		(void)gb_why(why, why_len, 0, "cannot derive keys from %.200s", path);
 		goto out;
 	}
 	*out = id;
@@ -152,7 +138,7 @@ static int write_new_file(const char *path, const void *buf, size_t len,
 	const uint8_t *p = buf;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0) {
-		set_why(why, why_len, "cannot create %.200s: %s", path,
+		(void)gb_why(why, why_len, 0, "cannot create %.200s: %s", path,
 			strerror(errno));
 		return GB_EIO;
 	}
@@ -161,7 +147,7 @@ static int write_new_file(const char *path, const void *buf, size_t len,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			set_why(why, why_len, "cannot write %.200s: %s", path,
+			(void)gb_why(why, why_len, 0, "cannot write %.200s: %s", path,
 				strerror(errno));
 			close(fd);
 			unlink(path);
@@ -171,7 +157,7 @@ static int write_new_file(const char *path, const void *buf, size_t len,
 		len -= (size_t)n;
 	}
 	if (fsync(fd) != 0) {
-		set_why(why, why_len, "cannot sync %.200s: %s", path,
+		(void)gb_why(why, why_len, 0, "cannot sync %.200s: %s", path,
 			strerror(errno));
 		close(fd);
 		unlink(path);
@@ -191,12 +177,12 @@ int gb_identity_save(const gb_identity *id, const char *dir, const char *dept,
 		    (int)sizeof key_path ||
 	    snprintf(pub_path, sizeof pub_path, "%s/%s.pub", dir, dept) >=
 		    (int)sizeof pub_path) {
-		set_why(why, why_len, "path too long");
+		(void)gb_why(why, why_len, 0, "path too long");
 		return GB_EINVAL;
 	}
 	rc = gb_identity_format_public(id, dept, pub, sizeof pub);
 	if (rc != 0) {
-		set_why(why, why_len, "department id too long");
+		(void)gb_why(why, why_len, 0, "department id too long");
 		return rc;
 	}
 	rc = write_new_file(key_path, id->master, GB_MASTER_BYTES, 0600, why,

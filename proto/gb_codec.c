@@ -5,26 +5,11 @@
  * here, and errors say which field is wrong. */
 #include "gb_codec.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gb_error.h"
-
-static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	if (why && why_len) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 bool gb_id_valid(const char *s)
 {
@@ -49,11 +34,54 @@ bool gb_name_valid(const char *s)
 			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
+const char *gb_text_problem(const char *text, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t i = 0;
+
+	while (i < len) {
+		uint32_t cp;
+		size_t n;
+
+		if (s[i] < 0x80) {
+			cp = s[i];
+			n = 1;
+		} else if ((s[i] & 0xe0) == 0xc0) {
+			cp = s[i] & 0x1fu;
+			n = 2;
+		} else if ((s[i] & 0xf0) == 0xe0) {
+			cp = s[i] & 0x0fu;
+			n = 3;
+		} else if ((s[i] & 0xf8) == 0xf0) {
+			cp = s[i] & 0x07u;
+			n = 4;
+		} else {
+			return "is not valid UTF-8";
+		}
+		if (len - i < n)
+			return "is not valid UTF-8";
+		for (size_t k = 1; k < n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return "is not valid UTF-8";
+			cp = (cp << 6) | (s[i + k] & 0x3fu);
+		}
+		/* Overlong forms, surrogates and values past U+10FFFF. */
+		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+		    (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return "is not valid UTF-8";
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+			return "contains a control character";
+		i += n;
+	}
+	return NULL;
+}
+
 static int check_dataset(const char *ds, char *why, size_t why_len,
 			 const char *field)
 {
 	if (!gb_id_valid(ds))
-		return fail(why, why_len, GB_EINVAL,
+		return gb_why(why, why_len, GB_EINVAL,
 			    "%s: not a valid dataset id", field);
 	return 0;
 }
@@ -68,7 +96,7 @@ static int check_stream(const char *name, char *why, size_t why_len,
 			const char *field)
 {
 	if (!gb_stream_name_valid(name))
-		return fail(why, why_len, GB_EINVAL,
+		return gb_why(why, why_len, GB_EINVAL,
 			    "%s: not a valid dataset id", field);
 	return 0;
 }
@@ -80,7 +108,7 @@ static int validate_client(const gb_client_frame *f, char *why, size_t why_len)
 		if (!f->hello)
 			break;
 		if (strlen(f->hello->agent) > GB_MAX_NAME_LEN)
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "hello.agent: longer than %d bytes",
 				    GB_MAX_NAME_LEN);
 		return 0;
@@ -88,10 +116,10 @@ static int validate_client(const gb_client_frame *f, char *why, size_t why_len)
 		if (!f->publish)
 			break;
 		if (f->publish->signed_batch.len == 0)
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "publish.signed_batch: empty");
 		if (f->publish->signed_batch.len > GB_MAX_BATCH_BYTES)
-			return fail(why, why_len, GB_ETOOBIG,
+			return gb_why(why, why_len, GB_ETOOBIG,
 				    "publish.signed_batch: %zu bytes, limit %u",
 				    f->publish->signed_batch.len,
 				    GB_MAX_BATCH_BYTES);
@@ -104,14 +132,14 @@ static int validate_client(const gb_client_frame *f, char *why, size_t why_len)
 				 "subscribe.dataset") != 0)
 			return GB_EINVAL;
 		if (s->start > GOVBUS__V1__SUBSCRIBE__START__START_TIME)
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "subscribe.start: unknown value %d",
 				    (int)s->start);
 		if (s->credit > GB_MAX_CREDIT)
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "subscribe.credit: above %u", GB_MAX_CREDIT);
 		if (s->durable[0] && !gb_name_valid(s->durable))
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "subscribe.durable: not a valid cursor name");
 		return 0;
 	}
@@ -119,7 +147,7 @@ static int validate_client(const gb_client_frame *f, char *why, size_t why_len)
 		if (!f->credit)
 			break;
 		if (f->credit->batches > GB_MAX_CREDIT)
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "credit.batches: above %u", GB_MAX_CREDIT);
 		return 0;
 	case GOVBUS__V1__CLIENT_FRAME__BODY_UNSUBSCRIBE:
@@ -140,7 +168,7 @@ static int validate_client(const gb_client_frame *f, char *why, size_t why_len)
 				  "key_upload.dataset") != 0)
 			return GB_EINVAL;
 		if (f->key_upload->n_signed_wraps > GB_MAX_WRAPS)
-			return fail(why, why_len, GB_ETOOBIG,
+			return gb_why(why, why_len, GB_ETOOBIG,
 				    "key_upload.signed_wraps: more than %u",
 				    GB_MAX_WRAPS);
 		return 0;
@@ -157,11 +185,16 @@ static int validate_client(const gb_client_frame *f, char *why, size_t why_len)
 				    why_len, "checkpoint_list_request.dataset");
 	case GOVBUS__V1__CLIENT_FRAME__BODY_REGISTRY_REQUEST:
 		return f->registry_request ? 0 : GB_EPROTO;
+	/* catalog and access requests (issue 7): gb_codec_access.c */
+	case GOVBUS__V1__CLIENT_FRAME__BODY_CATALOG_REQUEST:
+	case GOVBUS__V1__CLIENT_FRAME__BODY_ACCESS_REQUEST:
+	case GOVBUS__V1__CLIENT_FRAME__BODY_ACCESS_REQUEST_QUERY:
+		return gb_codec_check_access_client(f, why, why_len);
 	default:
-		return fail(why, why_len, GB_EPROTO,
+		return gb_why(why, why_len, GB_EPROTO,
 			    "frame: empty or unknown body");
 	}
-	return fail(why, why_len, GB_EPROTO, "frame: body missing");
+	return gb_why(why, why_len, GB_EPROTO, "frame: body missing");
 }
 
 int gb_codec_client_decode(const uint8_t *buf, size_t len,
@@ -172,11 +205,11 @@ int gb_codec_client_decode(const uint8_t *buf, size_t len,
 
 	*out = NULL;
 	if (len > GB_MAX_FRAME)
-		return fail(why, why_len, GB_ETOOBIG,
+		return gb_why(why, why_len, GB_ETOOBIG,
 			    "frame: %zu bytes, limit %u", len, GB_MAX_FRAME);
 	f = govbus__v1__client_frame__unpack(NULL, len, buf);
 	if (!f)
-		return fail(why, why_len, GB_EDECODE,
+		return gb_why(why, why_len, GB_EDECODE,
 			    "frame: not a govbus.v1.ClientFrame");
 	rc = validate_client(f, why, why_len);
 	if (rc != 0) {
@@ -202,7 +235,7 @@ static int validate_server(const gb_server_frame *f, char *why, size_t why_len)
 		if (!f->welcome)
 			break;
 		if (!gb_id_valid(f->welcome->dept))
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "welcome.dept: not a valid id");
 		for (size_t i = 0; i < f->welcome->n_positions; i++)
 			if (check_dataset(f->welcome->positions[i]->dataset,
@@ -219,16 +252,16 @@ static int validate_server(const gb_server_frame *f, char *why, size_t why_len)
 		if (!d)
 			break;
 		if (d->chain_hash.len != 32)
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "deliver.chain_hash: not 32 bytes");
 		if (d->signed_batch.len == 0 ||
 		    d->signed_batch.len > GB_MAX_BATCH_BYTES)
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "deliver.signed_batch: bad size %zu",
 				    d->signed_batch.len);
 		if (d->record_count == 0 ||
 		    d->record_count > GB_MAX_BATCH_RECORDS)
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "deliver.record_count: %u out of range",
 				    d->record_count);
 		return 0;
@@ -252,18 +285,23 @@ static int validate_server(const gb_server_frame *f, char *why, size_t why_len)
 				    "checkpoint_list.dataset");
 	case GOVBUS__V1__SERVER_FRAME__BODY_REGISTRY:
 		return f->registry ? 0 : GB_EPROTO;
+	/* catalog and access requests (issue 7): gb_codec_access.c */
+	case GOVBUS__V1__SERVER_FRAME__BODY_CATALOG:
+	case GOVBUS__V1__SERVER_FRAME__BODY_ACCESS_REQUEST_ACK:
+	case GOVBUS__V1__SERVER_FRAME__BODY_ACCESS_REQUEST_LIST:
+		return gb_codec_check_access_server(f, why, why_len);
 	case GOVBUS__V1__SERVER_FRAME__BODY_ERROR:
 		if (!f->error)
 			break;
 		if (strlen(f->error->message) > GB_MAX_MESSAGE_LEN)
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "error.message: too long");
 		return 0;
 	default:
-		return fail(why, why_len, GB_EPROTO,
+		return gb_why(why, why_len, GB_EPROTO,
 			    "frame: empty or unknown body");
 	}
-	return fail(why, why_len, GB_EPROTO, "frame: body missing");
+	return gb_why(why, why_len, GB_EPROTO, "frame: body missing");
 }
 
 int gb_codec_server_decode(const uint8_t *buf, size_t len,
@@ -274,11 +312,11 @@ int gb_codec_server_decode(const uint8_t *buf, size_t len,
 
 	*out = NULL;
 	if (len > GB_MAX_FRAME)
-		return fail(why, why_len, GB_ETOOBIG,
+		return gb_why(why, why_len, GB_ETOOBIG,
 			    "frame: %zu bytes, limit %u", len, GB_MAX_FRAME);
 	f = govbus__v1__server_frame__unpack(NULL, len, buf);
 	if (!f)
-		return fail(why, why_len, GB_EDECODE,
+		return gb_why(why, why_len, GB_EDECODE,
 			    "frame: not a govbus.v1.ServerFrame");
 	rc = validate_server(f, why, why_len);
 	if (rc != 0) {

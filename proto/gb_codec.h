@@ -22,6 +22,7 @@
 #define GB_MAX_MESSAGE_LEN 1024           /* error sentences */
 #define GB_MAX_CREDIT 65536u              /* batches granted at once */
 #define GB_MAX_WRAPS 4096u                /* key wraps in one upload */
+#define GB_MAX_TEXT_LEN 1024              /* free text (purpose, reason...), issue 7 */
 
 typedef Govbus__V1__ClientFrame gb_client_frame;
 typedef Govbus__V1__ServerFrame gb_server_frame;
@@ -34,11 +35,34 @@ bool gb_id_valid(const char *s);
  * [A-Za-z0-9._-]. */
 bool gb_name_valid(const char *s);
 
+/* issue 7: NULL when s[0..len) is UTF-8 without control characters, else
+ * a phrase saying why not ("is not valid UTF-8", "contains a control
+ * character"). The one definition used by config, codec and CLI. */
+const char *gb_text_problem(const char *s, size_t len);
+
 /* audit (issue 4): the broker's audit trail is a stream named
  * GB_AUDIT_STREAM, which gb_id_valid refuses, so no dataset can take it.
  * True when s is a dataset id or that name: what may be subscribed to. */
 #define GB_AUDIT_STREAM "_audit"
 bool gb_stream_name_valid(const char *s);
+
+/* ---------------------------------------------------------------- issue 7
+ * Catalog and access-request frames (gb_codec_access.c). */
+
+/* Validate a ClientFrame carrying a CatalogRequest, AccessRequest or
+ * AccessRequestQuery / a ServerFrame carrying a Catalog, AccessRequestAck
+ * or AccessRequestList (called by the decoders; 0 or GB_EINVAL /
+ * GB_EPROTO / GB_ETOOBIG with the field named in `why`). */
+int gb_codec_check_access_client(const gb_client_frame *f, char *why,
+				 size_t why_len);
+int gb_codec_check_access_server(const gb_server_frame *f, char *why,
+				 size_t why_len);
+
+/* Check one AccessRequestInfo as the broker stores and sends it: ids,
+ * rights (subscribe, replay), bounded UTF-8 texts, a known status. Also
+ * used on values read back from the broker's data dir. */
+int gb_codec_check_request_info(const Govbus__V1__AccessRequestInfo *info,
+				char *why, size_t why_len);
 
 /* Decode and validate one agent->broker frame. On failure *out is NULL and
  * `why` (may be NULL) names the problem. Free with gb_codec_client_free. */

@@ -6,7 +6,6 @@
 #include "gb_envelope.h"
 
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +20,6 @@ struct gb_envelope {
 	Govbus__V1__SignedBatch *sb;
 	Govbus__V1__BatchHeader *hdr;
 };
-
-static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	if (why && why_len) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static void put_u64le(uint8_t out[8], uint64_t v)
 {
@@ -161,32 +146,32 @@ static int validate_header(const Govbus__V1__BatchHeader *h, char *why,
 			   size_t why_len)
 {
 	if (!gb_id_valid(h->producer))
-		return fail(why, why_len, GB_EINVAL,
+		return gb_why(why, why_len, GB_EINVAL,
 			    "header.producer: not a valid department id");
 	if (!gb_id_valid(h->dataset))
-		return fail(why, why_len, GB_EINVAL,
+		return gb_why(why, why_len, GB_EINVAL,
 			    "header.dataset: not a valid dataset id");
 	if (h->producer_seq == 0)
-		return fail(why, why_len, GB_EINVAL,
+		return gb_why(why, why_len, GB_EINVAL,
 			    "header.producer_seq: must be at least 1");
 	if (h->record_count == 0)
-		return fail(why, why_len, GB_EINVAL,
+		return gb_why(why, why_len, GB_EINVAL,
 			    "header.record_count: zero records");
 	if (h->record_count > GB_MAX_BATCH_RECORDS)
-		return fail(why, why_len, GB_ETOOBIG,
+		return gb_why(why, why_len, GB_ETOOBIG,
 			    "header.record_count: %u, limit %u",
 			    h->record_count, GB_MAX_BATCH_RECORDS);
 	if (h->key_epoch == 0) {
 		if (h->nonce.len || h->key_commitment.len)
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "header.nonce: set in clear epoch 0");
 	} else {
 		if (h->nonce.len != GB_NONCE_BYTES)
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "header.nonce: %zu bytes, expected %d",
 				    h->nonce.len, GB_NONCE_BYTES);
 		if (h->key_commitment.len != GB_COMMITMENT_BYTES)
-			return fail(why, why_len, GB_EINVAL,
+			return gb_why(why, why_len, GB_EINVAL,
 				    "header.key_commitment: %zu bytes, "
 				    "expected %d",
 				    h->key_commitment.len, GB_COMMITMENT_BYTES);
@@ -202,9 +187,9 @@ int gb_envelope_parse(const uint8_t *buf, size_t len, gb_envelope **out,
 
 	*out = NULL;
 	if (len == 0)
-		return fail(why, why_len, GB_EINVAL, "signed batch: empty");
+		return gb_why(why, why_len, GB_EINVAL, "signed batch: empty");
 	if (len > GB_MAX_BATCH_BYTES)
-		return fail(why, why_len, GB_ETOOBIG,
+		return gb_why(why, why_len, GB_ETOOBIG,
 			    "signed batch: %zu bytes, limit %u", len,
 			    GB_MAX_BATCH_BYTES);
 	e = calloc(1, sizeof *e);
@@ -212,25 +197,25 @@ int gb_envelope_parse(const uint8_t *buf, size_t len, gb_envelope **out,
 		return GB_ENOMEM;
 	e->sb = govbus__v1__signed_batch__unpack(NULL, len, buf);
 	if (!e->sb) {
-		rc = fail(why, why_len, GB_EDECODE,
+		rc = gb_why(why, why_len, GB_EDECODE,
 			  "signed batch: not a govbus.v1.SignedBatch");
 		goto err;
 	}
 	if (e->sb->signature.len != crypto_sign_BYTES) {
-		rc = fail(why, why_len, GB_ESIG,
+		rc = gb_why(why, why_len, GB_ESIG,
 			  "signed batch.signature: %zu bytes, expected %d",
 			  e->sb->signature.len, crypto_sign_BYTES);
 		goto err;
 	}
 	if (e->sb->ciphertext.len == 0) {
-		rc = fail(why, why_len, GB_EINVAL,
+		rc = gb_why(why, why_len, GB_EINVAL,
 			  "signed batch.ciphertext: empty");
 		goto err;
 	}
 	e->hdr = govbus__v1__batch_header__unpack(NULL, e->sb->header.len,
 						  e->sb->header.data);
 	if (!e->hdr) {
-		rc = fail(why, why_len, GB_EDECODE,
+		rc = gb_why(why, why_len, GB_EDECODE,
 			  "signed batch.header: not a govbus.v1.BatchHeader");
 		goto err;
 	}
@@ -289,17 +274,17 @@ int gb_envelope_open(const gb_envelope *e, const uint8_t *dataset_key,
 		unsigned long long mlen = 0;
 
 		if (!dataset_key)
-			return fail(why, why_len, GB_ECRYPTO,
+			return gb_why(why, why_len, GB_ECRYPTO,
 				    "no key for epoch %u", h->key_epoch);
 		gb_envelope_key_commitment(dataset_key, commitment);
 		if (sodium_memcmp(commitment, h->key_commitment.data,
 				  GB_COMMITMENT_BYTES) != 0)
-			return fail(why, why_len, GB_ECRYPTO,
+			return gb_why(why, why_len, GB_ECRYPTO,
 				    "key commitment does not match the key "
 				    "of epoch %u",
 				    h->key_epoch);
 		if (plain_len < crypto_aead_xchacha20poly1305_ietf_ABYTES)
-			return fail(why, why_len, GB_ECRYPTO,
+			return gb_why(why, why_len, GB_ECRYPTO,
 				    "ciphertext shorter than its tag");
 		buf = malloc(plain_len);
 		if (!buf)
@@ -309,7 +294,7 @@ int gb_envelope_open(const gb_envelope *e, const uint8_t *dataset_key,
 			    e->sb->header.data, e->sb->header.len,
 			    h->nonce.data, dataset_key) != 0) {
 			free(buf);
-			return fail(why, why_len, GB_ECRYPTO,
+			return gb_why(why, why_len, GB_ECRYPTO,
 				    "ciphertext fails authentication "
 				    "(tampered or wrong key)");
 		}
@@ -322,10 +307,10 @@ int gb_envelope_open(const gb_envelope *e, const uint8_t *dataset_key,
 		free(buf);
 	}
 	if (!list)
-		return fail(why, why_len, GB_EDECODE,
+		return gb_why(why, why_len, GB_EDECODE,
 			    "records do not decode as a govbus.v1.RecordList");
 	if (list->n_records != h->record_count) {
-		rc = fail(why, why_len, GB_ECRYPTO,
+		rc = gb_why(why, why_len, GB_ECRYPTO,
 			  "record_count mismatch: header says %u, batch "
 			  "holds %zu",
 			  h->record_count, list->n_records);

@@ -1,7 +1,9 @@
 /* One table of govbus error codes: their text and their wire status. */
 #include "gb_error.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct error_entry {
 	int code;
@@ -74,4 +76,16 @@ int gb_error_from_status(unsigned status)
 		if (error_table[i].status == status)
 			return error_table[i].code;
 	return GB_EIO;
+}
+
+int gb_why(char *why, size_t why_len, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && why_len) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_len, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
 }

@@ -57,4 +57,12 @@ unsigned gb_error_status(int err);
 /* Return the GB_E... code a wire status stands for (GB_EIO if unknown). */
 int gb_error_from_status(unsigned status);
 
+#include <stddef.h>
+
+/* Format one sentence into why[why_len] (either may be 0/NULL: nothing is
+ * written) and return rc, so a failure path reads
+ *     return gb_why(why, why_len, GB_EINVAL, "field: bad");            */
+int gb_why(char *why, size_t why_len, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #endif

@@ -7,7 +7,6 @@
 #include "gb_keywrap.h"
 
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,20 +15,6 @@
 #include "govbus.pb-c.h"
 
 static const char wrap_domain[] = "govbus/v1/wrap";
-
-static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	if (why && why_len) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static void wrap_digest(const uint8_t *wrap, size_t len,
 			uint8_t out[GB_PAE_DIGEST_BYTES])
@@ -103,21 +88,21 @@ int gb_keywrap_verify(const uint8_t *buf, size_t len,
 
 	memset(info, 0, sizeof *info);
 	if (len == 0 || len > GB_MAX_WRAP_BYTES)
-		return fail(why, why_len, GB_EINVAL,
+		return gb_why(why, why_len, GB_EINVAL,
 			    "key wrap: %zu bytes, expected 1..%d", len,
 			    GB_MAX_WRAP_BYTES);
 	sw = govbus__v1__signed_wrap__unpack(NULL, len, buf);
 	if (!sw)
-		return fail(why, why_len, GB_EDECODE,
+		return gb_why(why, why_len, GB_EDECODE,
 			    "key wrap: not a govbus.v1.SignedWrap");
 	if (sw->signature.len != crypto_sign_BYTES) {
-		rc = fail(why, why_len, GB_ESIG,
+		rc = gb_why(why, why_len, GB_ESIG,
 			  "key wrap: unsigned or malformed signature");
 		goto out;
 	}
 	w = govbus__v1__key_wrap__unpack(NULL, sw->wrap.len, sw->wrap.data);
 	if (!w) {
-		rc = fail(why, why_len, GB_EDECODE,
+		rc = gb_why(why, why_len, GB_EDECODE,
 			  "key wrap: body is not a govbus.v1.KeyWrap");
 		goto out;
 	}
@@ -125,14 +110,14 @@ int gb_keywrap_verify(const uint8_t *buf, size_t len,
 	    !gb_id_valid(w->recipient) || w->epoch == 0 ||
 	    w->sealed_key.len != crypto_box_SEALBYTES + GB_DATASET_KEY_BYTES ||
 	    w->key_commitment.len != GB_COMMITMENT_BYTES) {
-		rc = fail(why, why_len, GB_EINVAL,
+		rc = gb_why(why, why_len, GB_EINVAL,
 			  "key wrap: malformed fields");
 		goto out;
 	}
 	wrap_digest(sw->wrap.data, sw->wrap.len, digest);
 	if (crypto_sign_verify_detached(sw->signature.data, digest,
 					sizeof digest, owner_sign_pk) != 0) {
-		rc = fail(why, why_len, GB_ESIG,
+		rc = gb_why(why, why_len, GB_ESIG,
 			  "key wrap of %s epoch %u is not signed by its owner "
 			  "%s",
 			  w->dataset, w->epoch, w->owner);
@@ -167,7 +152,7 @@ int gb_keywrap_open(const uint8_t *buf, size_t len, const char *dataset,
 		return rc;
 	if (strcmp(info->dataset, dataset) != 0 || info->epoch != epoch ||
 	    strcmp(info->recipient, recipient) != 0)
-		return fail(why, why_len, GB_ECRYPTO,
+		return gb_why(why, why_len, GB_ECRYPTO,
 			    "key wrap is for %s epoch %u to %s, expected %s "
 			    "epoch %u to %s",
 			    info->dataset, info->epoch, info->recipient,
@@ -182,7 +167,7 @@ int gb_keywrap_open(const uint8_t *buf, size_t len, const char *dataset,
 	}
 	if (crypto_box_seal_open(key_out, w->sealed_key.data,
 				 w->sealed_key.len, box_pk, box_sk) != 0) {
-		rc = fail(why, why_len, GB_ECRYPTO,
+		rc = gb_why(why, why_len, GB_ECRYPTO,
 			  "key wrap of %s epoch %u does not open with %s's key",
 			  dataset, epoch, recipient);
 		goto out;
@@ -190,7 +175,7 @@ int gb_keywrap_open(const uint8_t *buf, size_t len, const char *dataset,
 	gb_envelope_key_commitment(key_out, commitment);
 	if (sodium_memcmp(commitment, info->commitment, GB_COMMITMENT_BYTES) != 0) {
 		sodium_memzero(key_out, GB_DATASET_KEY_BYTES);
-		rc = fail(why, why_len, GB_ECRYPTO,
+		rc = gb_why(why, why_len, GB_ECRYPTO,
 			  "key wrap of %s epoch %u holds a key that does not "
 			  "match its commitment",
 			  dataset, epoch);

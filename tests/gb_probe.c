@@ -21,7 +21,7 @@
 
 static const char usage[] =
 	"usage: gb_probe --endpoint E --broker-key Z85 --key FILE.key --dept ID\n"
-	"                publish --dataset D --seq N [--records K] [--producer P]\n"
+	"                publish --dataset D --seq N|next [--records K] [--producer P]\n"
 	"                [--forge] [--twice] [--clear] [--epoch E]\n"
 	"       gb_probe ... craft CASE [--dataset D] [--seq N] [--signer-key FILE]\n"
 	"  --forge     flip one bit of the signature\n"
@@ -161,6 +161,7 @@ int main(int argc, char **argv)
 	const char *signer_key = NULL;
 	struct craft_args craft = {0};
 	uint64_t seq = 1;
+	bool seq_next = false; /* --seq next: the broker's last seq + 1 */
 	uint32_t records = 1;
 	bool forge = false, twice = false, clear = false;
 	uint32_t force_epoch = 0;
@@ -178,6 +179,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--dept") && v) dept = v, i++;
 		else if (!strcmp(a, "--dataset") && v) dataset = v, i++;
 		else if (!strcmp(a, "--producer") && v) producer = v, i++;
+		else if (!strcmp(a, "--seq") && v && !strcmp(v, "next")) seq_next = true, i++;
 		else if (!strcmp(a, "--seq") && v) seq = strtoull(v, NULL, 10), i++;
 		else if (!strcmp(a, "--records") && v) records = (uint32_t)strtoul(v, NULL, 10), i++;
 		else if (!strcmp(a, "--forge")) forge = true;
@@ -236,6 +238,11 @@ int main(int argc, char **argv)
 			printf("timeout\n");
 			goto out;
 		}
+		if (seq_next && dataset &&
+		    w->body_case == GOVBUS__V1__SERVER_FRAME__BODY_WELCOME)
+			for (size_t i = 0; i < w->welcome->n_positions; i++)
+				if (!strcmp(w->welcome->positions[i]->dataset, dataset))
+					seq = w->welcome->positions[i]->last_seq + 1;
 		gb_codec_server_free(&w);
 	}
 	if (!strcmp(cmd, "craft")) {

@@ -298,7 +298,8 @@ static void publish_spoiled(struct probe *p, const struct batch_spec *s,
 {
 	Govbus__V1__SignedBatch *sb;
 	Govbus__V1__BatchHeader *h = NULL;
-	uint8_t *batch = NULL, *out = NULL, *hdr = NULL;
+	uint8_t *batch = NULL, *out = NULL, *hdr = NULL, *unpacked_hdr = NULL;
+	size_t unpacked_hdr_len = 0;
 	size_t len = 0;
 
 	if (build(s, &batch, &len) != 0)
@@ -332,6 +333,8 @@ static void publish_spoiled(struct probe *p, const struct batch_spec *s,
 		hdr = malloc(govbus__v1__batch_header__get_packed_size(h));
 		if (!hdr)
 			goto out;
+		unpacked_hdr = sb->header.data;
+		unpacked_hdr_len = sb->header.len;
 		sb->header.len = govbus__v1__batch_header__pack(h, hdr);
 		sb->header.data = hdr;
 		break;
@@ -340,10 +343,10 @@ static void publish_spoiled(struct probe *p, const struct batch_spec *s,
 	if (out)
 		send_publish(p, out, govbus__v1__signed_batch__pack(sb, out));
 out:
-	/* free_unpacked must not free our header buffer */
-	if (hdr) {
-		sb->header.data = NULL;
-		sb->header.len = 0;
+	/* free_unpacked frees the header it unpacked, not ours */
+	if (unpacked_hdr) {
+		sb->header.data = unpacked_hdr;
+		sb->header.len = unpacked_hdr_len;
 	}
 	if (sb)
 		govbus__v1__signed_batch__free_unpacked(sb, NULL);

@@ -10,47 +10,16 @@
  * and exits 0 when every stream verifies, 1 when one does not, 2 on usage or
  * open errors.
  *
- * The data directory is never written: data.mdb is copied into a temporary
- * directory and the copy is opened (gb_store_open may write to the
- * environment it opens; gb_store_open_readonly, in progress for the audit
- * issue, does not keep its database handles yet). Run it while no broker
- * writes to the directory. */
-#include <errno.h>
-#include <fcntl.h>
+ * The data directory is opened read-only (gb_store_open_readonly), so the
+ * evidence is never changed. Run it while no broker writes to it. */
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "gb_config.h"
 #include "gb_error.h"
 #include "gb_store.h"
-
-/* Copy src to a new file dst. */
-static int copy_file(const char *src, const char *dst)
-{
-	char buf[1 << 16];
-	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
-	ssize_t n;
-
-	if (in < 0)
-		return -1;
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0)
-		goto done;
-	while ((n = read(in, buf, sizeof buf)) > 0)
-		if (write(out, buf, (size_t)n) != n)
-			goto done;
-	rc = n == 0 ? 0 : -1;
-done:
-	if (out >= 0 && close(out) != 0)
-		rc = -1;
-	close(in);
-	return rc;
-}
 
 /* Verify one stream; returns 0 when sound. */
 static int verify_one(gb_store *s, const char *dataset)
@@ -81,7 +50,7 @@ int main(int argc, char **argv)
 	gb_registry *reg = NULL;
 	gb_config_error err;
 	gb_store *s = NULL;
-	char text[1024], tmp[] = "/tmp/gb-verify.XXXXXX", src[4200], dst[64] = "";
+	char text[1024];
 	int first = 0, status = 2, rc;
 
 	if (argc >= 3 && !strcmp(argv[1], "--config")) {
@@ -99,22 +68,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gb_verify_log: %s\n", text);
 		return 2;
 	}
-	snprintf(src, sizeof src, "%s/data.mdb",
-		 gb_registry_broker(reg)->data_dir);
-	if (!mkdtemp(tmp)) {
-		perror("gb_verify_log: mkdtemp");
-		goto out;
-	}
-	snprintf(dst, sizeof dst, "%s/data.mdb", tmp);
-	if (copy_file(src, dst) != 0) {
-		fprintf(stderr, "gb_verify_log: cannot copy %s: %s\n", src,
-			strerror(errno));
-		goto out;
-	}
-	rc = gb_store_open(tmp, gb_registry_broker(reg)->map_size, &s);
+	rc = gb_store_open_readonly(gb_registry_broker(reg)->data_dir, &s);
 	if (rc != 0) {
-		fprintf(stderr, "gb_verify_log: cannot open the copy of %s: %s\n",
-			src, gb_strerror(rc));
+		fprintf(stderr, "gb_verify_log: cannot open the log in %s: %s\n",
+			gb_registry_broker(reg)->data_dir, gb_strerror(rc));
 		goto out;
 	}
 	status = 0;
@@ -128,10 +85,6 @@ int main(int argc, char **argv)
 	}
 out:
 	gb_store_close(&s);
-	unlink(dst);
-	snprintf(src, sizeof src, "%s/lock.mdb", tmp);
-	unlink(src);
-	rmdir(tmp);
 	gb_registry_destroy(&reg);
 	return status;
 }

@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <protobuf-c/protobuf-c.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,13 +41,19 @@ static inline void fuzz_strip_unknown(ProtobufCMessage *m)
 
 		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
 			continue;
+		/* memcpy: the offsets are protobuf-c's, the casts would not
+		 * show the compiler that they are aligned. */
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(size_t *)((char *)m + f->quantifier_offset);
-			ProtobufCMessage **items = *(ProtobufCMessage ***)at;
+			ProtobufCMessage **items;
+			size_t n;
+			memcpy(&n, (char *)m + f->quantifier_offset, sizeof n);
+			memcpy(&items, at, sizeof items);
 			for (size_t k = 0; k < n; k++)
 				fuzz_strip_unknown(items[k]);
 		} else {
-			fuzz_strip_unknown(*(ProtobufCMessage **)at);
+			ProtobufCMessage *sub;
+			memcpy(&sub, at, sizeof sub);
+			fuzz_strip_unknown(sub);
 		}
 	}
 }
@@ -62,6 +70,14 @@ static const uint8_t fuzz_dataset_key[32] = {
 	'g', 'o', 'v', 'b', 'u', 's', '-', 'f', 'u', 'z', 'z', '-', 'd', 'a',
 	't', 'a', 's', 'e', 't', '-', 'k', 'e', 'y', 0,   1,   2,   3,   4,
 	5,   6,   7,   8,
+};
+
+/* Seed of the X25519 box keypair of "health", the recipient of the wrap
+ * seeds (fuzz_keywrap). */
+static const uint8_t fuzz_box_seed[32] = {
+	'g', 'o', 'v', 'b', 'u', 's', '-', 'f', 'u', 'z', 'z', '-', 'b', 'o',
+	'x', '-', 's', 'e', 'e', 'd', 0,   1,   2,   3,   4,   5,   6,   7,
+	8,   9,   10,  11,
 };
 
 /* fuzz_keyfile: the first input byte picks the file's mode from this

@@ -20,6 +20,7 @@
 #include "fuzz.h"
 #include "gb_codec.h"
 #include "gb_envelope.h"
+#include "gb_keywrap.h"
 
 static const char *out_dir;
 static uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES];
@@ -108,6 +109,32 @@ static void envelopes(void)
 	free(b);
 }
 
+/* A wrap of the epoch-1 dataset key for "health" (box key of
+ * fuzz_box_seed), signed by the owner (fuzz_sign_seed). */
+static void wrap(uint8_t **out, size_t *len)
+{
+	uint8_t box_pk[crypto_box_PUBLICKEYBYTES], box_sk[crypto_box_SECRETKEYBYTES];
+
+	crypto_box_seed_keypair(box_pk, box_sk, fuzz_box_seed);
+	if (gb_keywrap_build("tax.invoices", 1, "tax", "health", box_pk,
+			     fuzz_dataset_key, sign_sk, 1767225600000000000ull,
+			     out, len) != 0) {
+		fprintf(stderr, "gen_seeds: cannot build a wrap\n");
+		exit(1);
+	}
+	sodium_memzero(box_sk, sizeof box_sk);
+}
+
+static void keywraps(void)
+{
+	uint8_t *w;
+	size_t len;
+
+	wrap(&w, &len);
+	put("fuzz_keywrap", "health-epoch-1", w, len);
+	free(w);
+}
+
 static void client_frames(void)
 {
 	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
@@ -118,6 +145,10 @@ static void client_frames(void)
 	Govbus__V1__Unsubscribe unsub = GOVBUS__V1__UNSUBSCRIBE__INIT;
 	Govbus__V1__CursorAck ack = GOVBUS__V1__CURSOR_ACK__INIT;
 	Govbus__V1__Ping ping = GOVBUS__V1__PING__INIT;
+	Govbus__V1__KeyFetch kf = GOVBUS__V1__KEY_FETCH__INIT;
+	Govbus__V1__KeyUpload up = GOVBUS__V1__KEY_UPLOAD__INIT;
+	ProtobufCBinaryData wraps[1];
+	uint8_t commitment[GB_COMMITMENT_BYTES];
 	uint8_t *b;
 	size_t len;
 
@@ -173,6 +204,27 @@ static void client_frames(void)
 	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_PING;
 	f.ping = &ping;
 	client("ping", &f);
+
+	kf.request_id = 3;
+	kf.dataset = (char *)"tax.invoices";
+	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_KEY_FETCH;
+	f.key_fetch = &kf;
+	client("key-fetch", &f);
+
+	wrap(&wraps[0].data, &wraps[0].len);
+	gb_envelope_key_commitment(fuzz_dataset_key, commitment);
+	up.request_id = 4;
+	up.dataset = (char *)"tax.invoices";
+	up.epoch = 1;
+	up.new_epoch = 1;
+	up.key_commitment.data = commitment;
+	up.key_commitment.len = sizeof commitment;
+	up.n_signed_wraps = 1;
+	up.signed_wraps = wraps;
+	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_KEY_UPLOAD;
+	f.key_upload = &up;
+	client("key-upload", &f);
+	free(wraps[0].data);
 }
 
 static void server_frames(void)
@@ -186,6 +238,13 @@ static void server_frames(void)
 	Govbus__V1__Deliver d = GOVBUS__V1__DELIVER__INIT;
 	Govbus__V1__Pong pong = GOVBUS__V1__PONG__INIT;
 	Govbus__V1__Error e = GOVBUS__V1__ERROR__INIT;
+	Govbus__V1__KeyInfo ki = GOVBUS__V1__KEY_INFO__INIT;
+	Govbus__V1__Recipient rcpt = GOVBUS__V1__RECIPIENT__INIT;
+	Govbus__V1__Recipient *readers[1] = {&rcpt};
+	Govbus__V1__MissingWraps miss = GOVBUS__V1__MISSING_WRAPS__INIT;
+	Govbus__V1__MissingWraps *missing[1] = {&miss};
+	Govbus__V1__KeyUploadAck uack = GOVBUS__V1__KEY_UPLOAD_ACK__INIT;
+	uint8_t box_pk[crypto_box_PUBLICKEYBYTES], box_sk[crypto_box_SECRETKEYBYTES];
 	uint8_t hash[32] = {1, 2, 3};
 	uint8_t *b;
 	size_t len;
@@ -240,6 +299,38 @@ static void server_frames(void)
 	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_PONG;
 	f.pong = &pong;
 	server("pong", &f);
+
+	wrap(&b, &len);
+	crypto_box_seed_keypair(box_pk, box_sk, fuzz_box_seed);
+	rcpt.dept = (char *)"health";
+	rcpt.box_key.data = box_pk;
+	rcpt.box_key.len = sizeof box_pk;
+	miss.epoch = 1;
+	miss.n_recipients = 1;
+	miss.recipients = readers;
+	ki.request_id = 3;
+	ki.dataset = (char *)"tax.invoices";
+	ki.current_epoch = 1;
+	ki.epoch = 1;
+	ki.signed_wrap.data = b;
+	ki.signed_wrap.len = len;
+	ki.n_readers = 1;
+	ki.readers = readers;
+	ki.n_missing = 1;
+	ki.missing = missing;
+	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_KEY_INFO;
+	f.key_info = &ki;
+	server("key-info", &f);
+	free(b);
+	sodium_memzero(box_sk, sizeof box_sk);
+
+	uack.request_id = 4;
+	uack.dataset = (char *)"tax.invoices";
+	uack.epoch = 1;
+	uack.stored = 2;
+	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_KEY_UPLOAD_ACK;
+	f.key_upload_ack = &uack;
+	server("key-upload-ack", &f);
 
 	e.status = 403;
 	e.message = (char *)"social may not subscribe to tax.invoices: no grant";
@@ -337,6 +428,7 @@ int main(int argc, char **argv)
 		return 1;
 	crypto_sign_seed_keypair(sign_pk, sign_sk, fuzz_sign_seed);
 	envelopes();
+	keywraps();
 	client_frames();
 	server_frames();
 	configs();

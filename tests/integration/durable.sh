@@ -43,6 +43,7 @@ start_sub
 for k in $(seq 1 $KILLS); do
 	target=$((k * N / (KILLS + 2)))
 	wait_for '[ "$(lines)" -ge "$target" ]' || fail "subscriber stalled before $target records"
+	sleep "0.$((RANDOM % 3))" # land the kill anywhere between two flushes
 	kill -9 $SUB
 	wait $SUB 2>/dev/null || true
 	start_sub
