@@ -90,6 +90,7 @@ struct subscription {
 	char dataset[GB_MAX_ID_LEN + 1];
 	char durable[GB_MAX_NAME_LEN + 1];
 	uint64_t next_offset;         /* next offset to deliver */
+	uint64_t live_from;           /* head at subscribe: below it is replay */
 	uint32_t credit;              /* batches the subscriber will accept */
 	uint64_t last_seen_ns;        /* last frame from this peer */
 };
@@ -493,6 +494,10 @@ static bool sub_recheck(gb_broker *b, struct subscription *s, uint64_t t)
 {
 	gb_decision d = gb_policy_decide(b->reg, s->dept, GB_ACTION_SUBSCRIBE,
 					 s->dataset, (int64_t)t);
+	/* Still catching up on history: the replay right must hold too. */
+	if (d.allowed && s->next_offset < s->live_from)
+		d = gb_policy_decide(b->reg, s->dept, GB_ACTION_REPLAY, s->dataset,
+				     (int64_t)t);
 	if (d.allowed)
 		return false;
 	log_line("ended subscription of %s to %s: %s", s->dept, s->dataset,
@@ -866,6 +871,7 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 	copy_id(s->dataset, sizeof s->dataset, req->dataset);
 	copy_id(s->durable, sizeof s->durable, req->durable);
 	s->next_offset = start;
+	s->live_from = head;
 	s->credit = req->credit;
 	s->last_seen_ns = r->t;
 	s->next = b->subs;

@@ -1758,7 +1758,8 @@ static int apply_policy(struct group *g, gb_write *w)
 	if (rc == 0) {
 		if (policy_decode(&v, &n, &loads, &config, &config_len) < 0 ||
 		    config_len != w->value_len ||
-		    memcmp(config, w->value, config_len) != 0 || n == UINT32_MAX)
+		    (config_len && memcmp(config, w->value, config_len) != 0) ||
+		    n == UINT32_MAX)
 			return reject(w, GB_ECORRUPT);
 		if (get_be64(loads + (size_t)(n - 1) * 8) == w->now_ns) {
 			w->result = 0; /* the same load, recorded twice */

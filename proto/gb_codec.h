@@ -22,6 +22,8 @@
 #define GB_MAX_MESSAGE_LEN 1024           /* error sentences */
 #define GB_MAX_CREDIT 65536u              /* batches granted at once */
 #define GB_MAX_WRAPS 4096u                /* key wraps in one upload */
+#define GB_DECODE_BUDGET_FACTOR 4u        /* memory one decode may allocate: */
+#define GB_DECODE_BUDGET_BASE (64u << 10) /* factor x frame size + base */
 #define GB_MAX_TEXT_LEN 1024              /* free text (purpose, reason...), issue 7 */
 
 typedef Govbus__V1__ClientFrame gb_client_frame;

@@ -102,8 +102,38 @@ static void test_fields(void)
 	CHECK_CONTAINS(why, "publish.signed_batch");
 }
 
+/* A frame of many tiny unknown fields would make protobuf-c allocate far
+ * more than the frame's size; the decode budget refuses it instead. */
+static void test_unknown_field_amplification(void)
+{
+	size_t n = 1u << 20, len = 0;
+	uint8_t *buf = malloc(n);
+	gb_client_frame *got = NULL;
+	char why[256];
+
+	CHECK(buf != NULL);
+	if (!buf)
+		return;
+	while (len + 3 <= n) { /* field 100, varint 0: 3 bytes, ~40 decoded */
+		buf[len++] = 0xa0;
+		buf[len++] = 0x06;
+		buf[len++] = 0x00;
+	}
+	CHECK_RC(gb_codec_client_decode(buf, len, &got, why, sizeof why), GB_EDECODE);
+	CHECK(got == NULL);
+	/* a few unknown fields beside a real body still decode */
+	{
+		static const uint8_t ping_plus[] = {0x3a, 0x02, 0x08, 0x07, 0xa0, 0x06, 0x01};
+		CHECK_RC(gb_codec_client_decode(ping_plus, sizeof ping_plus, &got, why,
+						sizeof why), 0);
+		gb_codec_client_free(&got);
+	}
+	free(buf);
+}
+
 int main(void)
 {
+	test_unknown_field_amplification();
 	test_ids();
 	test_limits();
 	test_fields();
