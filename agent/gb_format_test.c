@@ -1,4 +1,4 @@
-/* Tests for gb_format: the varint pair, line and delimited input framing
+/* Tests for gb_format: line and delimited input framing
  * (last line without newline, empty lines, CR kept, over-long lines,
  * truncated prefixes, oversize lengths, EOF inside a record, reads across
  * buffer refills) and the output writers including JSON escaping. */
@@ -70,41 +70,6 @@ static void collect(const void *data, size_t len, gb_format fmt, size_t max,
 	out->last_rc = rc;
 	gb_reader_destroy(&r);
 	close(fd);
-}
-
-static void test_varint(void)
-{
-	static const uint64_t values[] = {0,          1,          127,
-					  128,        300,        16383,
-					  16384,      UINT32_MAX, 1ull << 56,
-					  UINT64_MAX};
-	uint8_t buf[GB_VARINT_MAX_BYTES];
-	uint64_t v;
-
-	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
-		size_t n = gb_varint_put(values[i], buf);
-		CHECK(n >= 1 && n <= GB_VARINT_MAX_BYTES);
-		CHECK(gb_varint_get(buf, n, &v) == (int)n);
-		CHECK(v == values[i]);
-		/* every strict prefix is incomplete, not an error */
-		for (size_t k = 0; k < n; k++)
-			CHECK(gb_varint_get(buf, k, &v) == 0);
-	}
-	CHECK(gb_varint_put(0, buf) == 1 && buf[0] == 0);
-	CHECK(gb_varint_put(300, buf) == 2 && buf[0] == 0xac && buf[1] == 0x02);
-	CHECK(gb_varint_put(UINT64_MAX, buf) == 10);
-
-	/* eleven continuation bytes: longer than 10 */
-	uint8_t eleven[11];
-	memset(eleven, 0x80, sizeof eleven);
-	CHECK(gb_varint_get(eleven, sizeof eleven, &v) == GB_EDECODE);
-	/* 10th byte above 1 overflows 64 bits */
-	uint8_t over[10];
-	memset(over, 0xff, 9);
-	over[9] = 0x02;
-	CHECK(gb_varint_get(over, sizeof over, &v) == GB_EDECODE);
-	over[9] = 0x01;
-	CHECK(gb_varint_get(over, sizeof over, &v) == 10 && v == UINT64_MAX);
 }
 
 static void test_lines(void)
@@ -356,7 +321,6 @@ static void test_writers(void)
 
 int main(void)
 {
-	test_varint();
 	test_lines();
 	test_lines_refill(16, 20000);
 	test_lines_refill(300, 12000); /* > 1 MiB: crosses READ_CHUNK */

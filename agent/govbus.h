@@ -74,9 +74,14 @@ typedef struct gb_subscription gb_subscription;
  *                                        # silence before reconnecting
  *     peers:                             # optional signing-key pins
  *       tax: "<base64 Ed25519 key>"
+ *     schemas:                           # optional (issue 7B): a dataset's
+ *       tax.invoices:                    # record type, known offline and
+ *         type: tax.v1.Invoice           # used instead of the broker's
+ *         descriptor_set: invoices.desc  # catalog (relative path)
  *
  * Unknown keys, duplicate keys and malformed values are refused. The key
- * file is only named here; gb_client_open() reads it.
+ * file is only named here; gb_client_open() reads it. Descriptor sets
+ * named under schemas: are read and checked here (the type must exist).
  *
  * @param path    the YAML file
  * @param out     receives the config; NULL on failure

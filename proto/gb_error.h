@@ -17,7 +17,7 @@ enum gb_error {
 	GB_EPERM = -6,       /* the policy denies the action (403) */
 	GB_ENOTFOUND = -7,   /* unknown dataset, department or object (404) */
 	GB_ECONFLICT = -8,   /* sequence or state conflict (409) */
-	GB_EEXPIRED = -9,    /* the grant has expired (403, own text) */
+	GB_EEXPIRED = -9,    /* the grant has expired (410) */
 	GB_ECONFIG = -10,    /* configuration file invalid (400) */
 	GB_EKEYFILE = -11,   /* key file missing, malformed or too permissive */
 	GB_ECRYPTO = -12,    /* authentication tag, commitment or count mismatch */
