@@ -50,8 +50,13 @@
 #define SESSION_IDLE_NS (30ull * 1000000000ull)
 #define SUBSCRIPTIONS_PER_PEER_MAX 256 /* bounds broker memory per connection */
 #define ZAP_REFUSALS_PER_S 10     /* refused keys logged and audited per second */
-#define PEER_SNDHWM 64            /* messages queued to one peer; with credit,
-				   * bounds memory held for a slow reader */
+#define PEER_SNDHWM 8192          /* frames queued to one peer. Replies
+				   * (key info, acks, errors) share this queue
+				   * with deliveries and are dropped when it is
+				   * full, so it must stay well above what credit
+				   * lets deliveries fill (64 batches per
+				   * subscription by default); a consumer that
+				   * never reads holds at most this many. */
 #define PEER_RCVHWM 256
 #define CREATED_AHEAD_MAX_NS (24ull * 3600 * 1000000000ull)
 
@@ -189,8 +194,11 @@ static int send_frame(gb_broker *b, const uint8_t *peer, size_t peer_len,
 		return GB_ENOMEM;
 	govbus__v1__server_frame__pack(frame, zmq_msg_data(&msg));
 	if (zmq_send(b->router, peer, peer_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+		int err = zmq_errno(); /* before zmq_msg_close can change it */
 		zmq_msg_close(&msg);
-		return errno == EAGAIN ? GB_EUNAVAIL : GB_ECLOSED;
+		/* A full queue (EAGAIN) is "try later"; only an unknown
+		 * routing id (EHOSTUNREACH) means the peer is gone. */
+		return err == EAGAIN ? GB_EUNAVAIL : GB_ECLOSED;
 	}
 	if (zmq_msg_send(&msg, b->router, ZMQ_DONTWAIT) < 0) {
 		zmq_msg_close(&msg);
