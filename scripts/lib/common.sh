@@ -29,5 +29,9 @@ gb_build() {
 		meson setup "$dir" "$@" >/dev/null
 	fi
 	echo "==> building in $dir"
-	ninja -C "$dir" >/dev/null
+	if ! ninja -C "$dir" >"$dir/build.log" 2>&1; then
+		grep -E "error|FAILED" "$dir/build.log" | head -n 20 >&2
+		echo "build failed in $dir; full log: $dir/build.log" >&2
+		return 1
+	fi
 }
