@@ -320,6 +320,25 @@ void gb_audit_subscribed(gb_audit *a, const char *dept, const char *dataset,
 		     durable && *durable ? durable : "");
 }
 
+void gb_audit_access_request(gb_audit *a, const char *dept, const char *dataset,
+		     uint64_t request_id, const char *decision,
+		     const char *detail)
+{
+	Govbus__V1__AuditEvent ev = event(
+		decision ? GOVBUS__V1__AUDIT_EVENT__KIND__AUDIT_ACCESS_DECISION
+			 : GOVBUS__V1__AUDIT_EVENT__KIND__AUDIT_ACCESS_REQUEST,
+		dept, dataset, "access-request");
+
+	if (!a)
+		return;
+	if (decision)
+		record_event(a, &ev, "request %" PRIu64 " %s: %s", request_id,
+			     decision, nz(detail));
+	else
+		record_event(a, &ev, "request %" PRIu64 " recorded, pending",
+			     request_id);
+}
+
 void gb_audit_connected(gb_audit *a, const char *dept)
 {
 	Govbus__V1__AuditEvent ev = event(

@@ -88,6 +88,12 @@ void gb_audit_ended(gb_audit *a, const char *dept, const char *dataset,
 void gb_audit_subscribed(gb_audit *a, const char *dept, const char *dataset,
 			 uint64_t start, uint64_t head, const char *durable);
 
+/* An access request was recorded (`decision` NULL) or decided
+ * (`decision` "approved" or "refused", `detail` the approver or reason). */
+void gb_audit_access_request(gb_audit *a, const char *dept, const char *dataset,
+		     uint64_t request_id, const char *decision,
+		     const char *detail);
+
 /* A department said Hello. */
 void gb_audit_connected(gb_audit *a, const char *dept);
 

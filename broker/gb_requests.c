@@ -357,10 +357,17 @@ void gb_requests_job_done(gb_requests *r, gb_requests_job *job,
 			tell(r, NULL, 0, "recording the decision on request %" PRIu64
 				     " failed: %s", job->w.request_id,
 				     gb_strerror(result->result));
-		else
+		else {
 			tell(r, NULL, 0, "request %" PRIu64 " of %s for %s: %s",
 				     job->w.request_id, job->dept, job->dataset,
 				     job->status);
+			/* the stored record carries the approver or reason */
+			info = request_decode(job->w.request_id, job->bytes,
+					      job->len);
+			gb_audit_access_request(r->audit, job->dept, job->dataset,
+					job->w.request_id, job->status,
+					info ? info->reason : NULL);
+		}
 		goto out;
 	}
 	in_flight_remove(r, job->dept, job->dataset);
@@ -378,11 +385,14 @@ void gb_requests_job_done(gb_requests *r, gb_requests_job *job,
 	}
 	tell(r, NULL, 0, "recorded request %" PRIu64 ": %s asks for %s", info->id,
 		     info->dept, info->dataset);
+	gb_audit_access_request(r->audit, info->dept, info->dataset, info->id,
+				NULL, NULL);
 	send_ack(r, &job->asker, info);
 	/* A reload between the check and the commit may already answer it. */
 	queue_decision(r, info, wall_ns());
-	govbus__v1__access_request_info__free_unpacked(info, NULL);
 out:
+	if (info)
+		govbus__v1__access_request_info__free_unpacked(info, NULL);
 	gb_requests_job_free(&job);
 }
 

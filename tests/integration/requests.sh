@@ -101,4 +101,13 @@ grep -F '{"id":1,' "$T/admin.json" | grep -qF '"status":"approved"' || fail "adm
 grep -F '{"id":2,' "$T/admin.json" | grep -qF '"status":"refused"' || fail "admin: $(cat "$T/admin.json")"
 [ "$(wc -l <"$T/admin.json")" -eq 2 ] || fail "admin list has $(wc -l <"$T/admin.json") lines"
 "$BROKER" --config "$T/govbus.yaml" requests | grep -q '"decided":"20' || fail "no decision time"
+# The audit trail holds each request and each decision (auditor's view).
+gb_agent audit audit trail --format json >"$T/trail.json" 2>"$T/trail.err" ||
+	fail "audit trail: $(cat "$T/trail.err")"
+grep -F '"access-request"' "$T/trail.json" | grep -q "request 1 recorded, pending" ||
+	fail "request 1 not in the audit trail: $(grep -F access "$T/trail.json")"
+grep -F '"access-request"' "$T/trail.json" | grep -q "request 1 approved" ||
+	fail "approval of request 1 not in the audit trail"
+grep -F '"access-request"' "$T/trail.json" | grep -q "request 2 refused: no statute allows it" ||
+	fail "refusal of request 2 not in the audit trail"
 echo "requests: pending -> approved (reload), pending -> refused (restart) OK"
