@@ -148,6 +148,12 @@ void gb_client_request_cancel(gb_client *c, uint64_t request_id);
  * for max(10 timeouts, 30 s); or a client-level error. */
 int gb_client_request(gb_client *c, gb_client_frame *frame,
 		      gb_server_frame **answer);
+/* gb_client_request, then insist the answer's body is `want` (a
+ * GOVBUS__V1__SERVER_FRAME__BODY_... case): a broker Error becomes its code
+ * and sentence, anything else GB_EPROTO naming `what`. *answer is NULL on
+ * failure. */
+int gb_client_ask(gb_client *c, gb_client_frame *frame, int want,
+		  const char *what, gb_server_frame **answer);
 
 /* Take (and clear) the note that the broker pushed key work for `dataset`
  * (NULL: any dataset, whose name is copied to `out`). */

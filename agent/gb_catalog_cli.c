@@ -248,33 +248,6 @@ static int catalog_row(gb_listing *l, const Govbus__V1__CatalogEntry *e)
 	return gb_listing_row(l, v);
 }
 
-/* The answer must be `want`; a broker Error becomes its code and sentence. */
-static int expect(gb_client *c, const gb_server_frame *a, int want,
-		  const char *what)
-{
-	if ((int)a->body_case == want)
-		return 0;
-	if (a->body_case == GOVBUS__V1__SERVER_FRAME__BODY_ERROR)
-		return gb_client_fail(c, gb_error_from_status(a->error->status),
-				      a->error->status, "%s", a->error->message);
-	return gb_client_fail(c, GB_EPROTO, 0,
-			      "the broker answered a %s with an unexpected "
-			      "frame", what);
-}
-
-/* Send the request `f` and check what comes back. */
-static int ask(gb_client *c, gb_client_frame *f, int want, const char *what,
-	       gb_server_frame **answer)
-{
-	int rc = gb_client_request(c, f, answer);
-
-	if (rc == 0)
-		rc = expect(c, *answer, want, what);
-	if (rc != 0)
-		gb_codec_server_free(answer);
-	return rc;
-}
-
 static int run_listing(gb_client *c, const gb_catalog_cmd *cmd,
 		       const gb_server_frame *a, FILE *out)
 {
@@ -345,7 +318,7 @@ int gb_catalog_run(gb_client *c, const gb_catalog_cmd *cmd, FILE *out)
 		want = GOVBUS__V1__SERVER_FRAME__BODY_ACCESS_REQUEST_LIST;
 		break;
 	}
-	rc = ask(c, &f, want, cmd->name, &a);
+	rc = gb_client_ask(c, &f, want, cmd->name, &a);
 	if (rc != 0)
 		return rc;
 	if (cmd->verb == GB_CATALOG_REQUEST) {

@@ -442,6 +442,32 @@ int gb_client_request(gb_client *c, gb_client_frame *frame,
 	return 0;
 }
 
+/* The answer must be `want`; a broker Error becomes its code and sentence. */
+static int answer_expect(gb_client *c, const gb_server_frame *a, int want,
+			 const char *what)
+{
+	if ((int)a->body_case == want)
+		return 0;
+	if (a->body_case == GOVBUS__V1__SERVER_FRAME__BODY_ERROR)
+		return gb_client_fail(c, gb_error_from_status(a->error->status),
+				      a->error->status, "%s", a->error->message);
+	return gb_client_fail(c, GB_EPROTO, 0,
+			      "the broker answered a %s with an unexpected "
+			      "frame", what);
+}
+
+int gb_client_ask(gb_client *c, gb_client_frame *frame, int want,
+		  const char *what, gb_server_frame **answer)
+{
+	int rc = gb_client_request(c, frame, answer);
+
+	if (rc == 0)
+		rc = answer_expect(c, *answer, want, what);
+	if (rc != 0)
+		gb_codec_server_free(answer);
+	return rc;
+}
+
 /* Note a pushed KeyInfo: key work to do for its dataset. */
 static void push_note(gb_client *c, const char *dataset)
 {

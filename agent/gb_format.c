@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,20 +46,6 @@ struct gb_reader {
 	uint64_t records;
 	uint64_t offset;              /* input offset of buf[start] */
 };
-
-static int reader_fail(char *why, size_t why_len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int reader_fail(char *why, size_t why_len, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	if (why && why_len) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 int gb_reader_new(int fd, gb_format fmt, size_t max_record, gb_reader **out)
 {
@@ -116,11 +101,11 @@ static int reader_fill(gb_reader *r, char *why, size_t why_len)
 		size_t cap = r->cap * 2 < r->limit ? r->cap * 2 : r->limit;
 		uint8_t *nb;
 		if (cap <= r->cap) /* cannot happen: callers check sizes first */
-			return reader_fail(why, why_len, GB_ETOOBIG,
+			return gb_why(why, why_len, GB_ETOOBIG,
 					   "record larger than its limit");
 		nb = realloc(r->buf, cap);
 		if (!nb)
-			return reader_fail(why, why_len, GB_ENOMEM,
+			return gb_why(why, why_len, GB_ENOMEM,
 					   "out of memory");
 		r->buf = nb;
 		r->cap = cap;
@@ -129,7 +114,7 @@ static int reader_fill(gb_reader *r, char *why, size_t why_len)
 		n = read(r->fd, r->buf + r->end, r->cap - r->end);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return reader_fail(why, why_len, GB_EIO, "read failed: %s",
+		return gb_why(why, why_len, GB_EIO, "read failed: %s",
 				   strerror(errno));
 	if (n == 0)
 		r->eof = true;
@@ -177,7 +162,7 @@ static int next_line(gb_reader *r, const uint8_t **rec, size_t *len,
 		if (rc != 0)
 			return rc;
 	}
-	return reader_fail(why, why_len, GB_ETOOBIG,
+	return gb_why(why, why_len, GB_ETOOBIG,
 			   "line %" PRIu64 " is longer than the record limit "
 			   "of %zu bytes",
 			   r->records + 1, r->max_record);
@@ -192,14 +177,14 @@ static int next_delimited(gb_reader *r, const uint8_t **rec, size_t *len,
 		int n = gb_varint_get(r->buf + r->start, avail, &v), rc;
 
 		if (n < 0)
-			return reader_fail(why, why_len, GB_EDECODE,
+			return gb_why(why, why_len, GB_EDECODE,
 					   "record %" PRIu64 " at byte %" PRIu64
 					   ": the length prefix is not a valid "
 					   "varint",
 					   r->records + 1, r->offset);
 		if (n > 0) {
 			if (v > r->max_record)
-				return reader_fail(
+				return gb_why(
 					why, why_len, GB_ETOOBIG,
 					"record %" PRIu64 " at byte %" PRIu64
 					": length %" PRIu64 " exceeds the record "
@@ -211,7 +196,7 @@ static int next_delimited(gb_reader *r, const uint8_t **rec, size_t *len,
 				return 1;
 			}
 			if (r->eof)
-				return reader_fail(
+				return gb_why(
 					why, why_len, GB_EDECODE,
 					"record %" PRIu64 " at byte %" PRIu64
 					": input ends inside the record (%"
@@ -221,7 +206,7 @@ static int next_delimited(gb_reader *r, const uint8_t **rec, size_t *len,
 		} else if (r->eof) {
 			if (avail == 0)
 				return 0;
-			return reader_fail(why, why_len, GB_EDECODE,
+			return gb_why(why, why_len, GB_EDECODE,
 					   "record %" PRIu64 " at byte %" PRIu64
 					   ": input ends inside the length "
 					   "prefix",

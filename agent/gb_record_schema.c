@@ -66,25 +66,11 @@ static int fetch_catalog(gb_client *c, gb_server_frame **answer)
 {
 	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
 	Govbus__V1__CatalogRequest cr = GOVBUS__V1__CATALOG_REQUEST__INIT;
-	int rc;
 
 	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_CATALOG_REQUEST;
 	f.catalog_request = &cr;
-	rc = gb_client_request(c, &f, answer);
-	if (rc != 0)
-		return rc;
-	if ((*answer)->body_case == GOVBUS__V1__SERVER_FRAME__BODY_CATALOG)
-		return 0;
-	if ((*answer)->body_case == GOVBUS__V1__SERVER_FRAME__BODY_ERROR)
-		rc = gb_client_fail(c, gb_error_from_status((*answer)->error->status),
-				    (*answer)->error->status,
-				    "catalog request refused: %s",
-				    (*answer)->error->message);
-	else
-		rc = gb_client_fail(c, GB_EPROTO, 0, "the broker answered a "
-				    "catalog request with another frame");
-	gb_codec_server_free(answer);
-	return rc;
+	return gb_client_ask(c, &f, GOVBUS__V1__SERVER_FRAME__BODY_CATALOG,
+			     "catalog request", answer);
 }
 
 static int schema_from_catalog(gb_client *c, const char *dataset,

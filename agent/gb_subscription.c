@@ -108,20 +108,6 @@ struct gb_subscription {
 
 /* ---------------------------------------------------------------- --from */
 
-static int fail_why(char *why, size_t why_len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail_why(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-	if (why && why_len) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return GB_EINVAL;
-}
-
 /* Parse exactly `n` digits at *p into *out and advance. */
 static bool digits(const char **p, int n, int *out)
 {
@@ -192,7 +178,7 @@ static bool parse_time(const char *s, uint64_t *ns)
 int gb_start_parse(const char *text, gb_start *out, char *why, size_t why_len)
 {
 	if (!text || !*text)
-		return fail_why(why, why_len, "an empty start position");
+		return gb_why(why, why_len, GB_EINVAL, "an empty start position");
 	if (!strcmp(text, "earliest")) {
 		out->kind = GB_START_EARLIEST;
 		out->value = 0;
@@ -208,7 +194,7 @@ int gb_start_parse(const char *text, gb_start *out, char *why, size_t why_len)
 		for (const char *p = text; *p; p++) {
 			unsigned dgt = (unsigned)(*p - '0');
 			if (v > (UINT64_MAX - dgt) / 10)
-				return fail_why(why, why_len,
+				return gb_why(why, why_len, GB_EINVAL,
 						"offset %.40s is out of range",
 						text);
 			v = v * 10 + dgt;
@@ -221,7 +207,7 @@ int gb_start_parse(const char *text, gb_start *out, char *why, size_t why_len)
 	    text[4] == '-') {
 		uint64_t ns;
 		if (!parse_time(text, &ns))
-			return fail_why(why, why_len,
+			return gb_why(why, why_len, GB_EINVAL,
 					"\"%.64s\" is not an RFC 3339 UTC time "
 					"such as 2026-11-23T10:00:00Z",
 					text);
@@ -229,7 +215,7 @@ int gb_start_parse(const char *text, gb_start *out, char *why, size_t why_len)
 		out->value = ns;
 		return 0;
 	}
-	return fail_why(why, why_len,
+	return gb_why(why, why_len, GB_EINVAL,
 			"\"%.64s\" is not earliest, latest, an offset or an "
 			"RFC 3339 UTC time such as 2026-11-23T10:00:00Z",
 			text);

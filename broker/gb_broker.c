@@ -68,7 +68,8 @@ struct pending {
 	size_t peer_len;
 	uint64_t request_id;
 	gb_client_frame *frame;       /* owns the signed batch bytes */
-	gb_envelope *env;
+	gb_envelope *env;             /* only until the publish is checked */
+	uint8_t commitment[GB_COMMITMENT_BYTES]; /* the batch's key commitment */
 	char dataset[GB_MAX_ID_LEN + 1];
 	char producer[GB_MAX_ID_LEN + 1];
 	char dept[GB_MAX_ID_LEN + 1];
@@ -746,7 +747,11 @@ static void handle_publish(gb_broker *b, const struct request *r,
 	p->w.signed_batch_len = pub->signed_batch.len;
 	p->w.now_ns = r->t;
 	p->w.key_epoch = h->key_epoch;
-	p->w.key_commitment = h->key_commitment.data;
+	/* The parsed envelope is a second copy of the whole batch; the
+	 * writer needs only its commitment (32 bytes: key_epoch >= 1 here). */
+	memcpy(p->commitment, h->key_commitment.data, GB_COMMITMENT_BYTES);
+	p->w.key_commitment = p->commitment;
+	gb_envelope_destroy(&p->env);
 	if (zmq_send(b->to_writer, &p, sizeof p, 0) != (int)sizeof p) {
 		send_error(b, r->peer, r->peer_len, GB_EUNAVAIL, p->request_id,
 			   0, "broker writer unavailable");

@@ -1945,118 +1945,125 @@ out:
 	return rc < 0 ? rc : visited;
 }
 
+/* Visit, in one read transaction, the entries of `dbi` from key `start`
+ * (NULL: from the first) while their key begins with the first `plen`
+ * bytes of `start`. fn returns 0 to go on; anything else stops the walk and
+ * is returned. Returns 0 when the walk ran to the end. The one cursor loop
+ * behind every table reader below. */
+typedef int (*scan_fn)(void *ctx, const MDB_val *k, const MDB_val *v);
+
+static int scan_db(gb_store *s, MDB_dbi dbi, const uint8_t *start,
+		   size_t start_len, size_t plen, scan_fn fn, void *ctx)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k = {start_len, (void *)start}, v;
+	int rc, mrc;
+
+	rc = read_begin(s, &txn);
+	if (rc < 0)
+		return rc;
+	rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return store_error(rc);
+	}
+	for (mrc = mdb_cursor_get(cur, &k, &v, start ? MDB_SET_RANGE : MDB_FIRST);
+	     mrc == 0; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (start && (k.mv_size < plen || memcmp(k.mv_data, start, plen) != 0))
+			break;
+		rc = fn(ctx, &k, &v);
+		if (rc != 0)
+			break;
+	}
+	if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
+		rc = store_error(mrc);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+struct checkpoint_scan {
+	gb_store_value_fn fn;
+	void *ctx;
+	size_t klen, plen, max;
+	int visited;
+};
+
+static int checkpoint_one(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct checkpoint_scan *c = arg;
+
+	if (k->mv_size != c->klen)
+		return 0; /* not one of ours: cannot name an offset */
+	if ((size_t)c->visited == c->max || c->visited == INT_MAX)
+		return 1;
+	c->visited++;
+	return c->fn(c->ctx, get_be64((const uint8_t *)k->mv_data + c->plen),
+		     v->mv_data, v->mv_size);
+}
+
 int gb_store_checkpoints_read(gb_store *s, const char *stream, uint64_t from,
 			      size_t max, gb_store_value_fn fn, void *ctx)
 {
 	uint8_t key[COMPOSITE_KEY_MAX];
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
-	size_t klen, plen;
-	MDB_val k, v;
-	int visited = 0, rc;
+	struct checkpoint_scan c = {fn, ctx, 0, 0, max, 0};
+	int rc;
 
-	if (!s || !fn || checkpoint_key(s, stream, from, key, &klen) < 0)
+	if (!s || !fn || checkpoint_key(s, stream, from, key, &c.klen) < 0)
 		return GB_EINVAL;
 	if (!s->audit_dbs || max == 0)
 		return 0;
-	plen = klen - SEQ_BYTES;
-	rc = read_begin(s, &txn);
-	if (rc < 0)
-		return rc;
-	rc = mdb_cursor_open(txn, s->checkpoints_db, &cur);
-	if (rc) {
-		cur = NULL;
-		rc = store_error(rc);
-		goto out;
-	}
-	k = (MDB_val){klen, key};
-	rc = 0;
-	for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); ;
-	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (mrc) {
-			rc = mrc == MDB_NOTFOUND ? 0 : store_error(mrc);
-			break;
-		}
-		if (k.mv_size < plen || memcmp(k.mv_data, key, plen) != 0)
-			break;
-		if (k.mv_size != klen)
-			continue; /* not one of ours: cannot name an offset */
-		if ((size_t)visited == max || visited == INT_MAX)
-			break;
-		visited++;
-		rc = fn(ctx, get_be64((const uint8_t *)k.mv_data + plen),
-			v.mv_data, v.mv_size);
-		if (rc != 0)
-			break;
-	}
-out:
-	if (cur)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return rc < 0 ? rc : visited;
+	c.plen = c.klen - SEQ_BYTES;
+	rc = scan_db(s, s->checkpoints_db, key, c.klen, c.plen, checkpoint_one, &c);
+	return rc < 0 ? rc : c.visited;
+}
+
+struct policy_scan {
+	gb_store_policy_fn fn;
+	void *ctx;
+	uint64_t *loads;
+	int visited;
+};
+
+static int policy_one(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct policy_scan *c = arg;
+	gb_stored_policy p;
+	const uint8_t *be;
+	uint64_t *loads;
+	uint32_t n;
+
+	if (k->mv_size != GB_HASH_BYTES ||
+	    policy_decode(v, &n, &be, &p.config, &p.config_len) < 0)
+		return GB_ECORRUPT;
+	loads = realloc(c->loads, (n ? n : 1) * sizeof *loads);
+	if (!loads)
+		return GB_ENOMEM;
+	c->loads = loads;
+	for (uint32_t i = 0; i < n; i++)
+		loads[i] = get_be64(be + (size_t)i * 8);
+	p.hash = k->mv_data;
+	p.loaded_ns = loads;
+	p.load_count = n;
+	if (c->visited == INT_MAX)
+		return 1;
+	c->visited++;
+	return c->fn(c->ctx, &p);
 }
 
 int gb_store_policies_read(gb_store *s, gb_store_policy_fn fn, void *ctx)
 {
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
-	uint64_t *loads = NULL;
-	MDB_val k, v;
-	int visited = 0, rc;
+	struct policy_scan c = {fn, ctx, NULL, 0};
+	int rc;
 
 	if (!s || !fn)
 		return GB_EINVAL;
 	if (!s->audit_dbs)
 		return 0;
-	rc = read_begin(s, &txn);
-	if (rc < 0)
-		return rc;
-	rc = mdb_cursor_open(txn, s->policies_db, &cur);
-	if (rc) {
-		cur = NULL;
-		rc = store_error(rc);
-		goto out;
-	}
-	rc = 0;
-	for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); ;
-	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		gb_stored_policy p;
-		const uint8_t *be;
-		uint32_t n;
-
-		if (mrc) {
-			rc = mrc == MDB_NOTFOUND ? 0 : store_error(mrc);
-			break;
-		}
-		if (k.mv_size != GB_HASH_BYTES ||
-		    policy_decode(&v, &n, &be, &p.config, &p.config_len) < 0) {
-			rc = GB_ECORRUPT;
-			goto out;
-		}
-		free(loads);
-		loads = malloc((size_t)n * sizeof *loads);
-		if (!loads) {
-			rc = GB_ENOMEM;
-			goto out;
-		}
-		for (uint32_t i = 0; i < n; i++)
-			loads[i] = get_be64(be + (size_t)i * 8);
-		p.hash = k.mv_data;
-		p.loaded_ns = loads;
-		p.load_count = n;
-		if (visited == INT_MAX)
-			break;
-		visited++;
-		rc = fn(ctx, &p);
-		if (rc != 0)
-			break;
-	}
-out:
-	free(loads);
-	if (cur)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return rc < 0 ? rc : visited;
+	rc = scan_db(s, s->policies_db, NULL, 0, 0, policy_one, &c);
+	free(c.loads);
+	return rc < 0 ? rc : c.visited;
 }
 
 /* ------------------------------------------------------------ catalog (issue 7)
@@ -2126,49 +2133,35 @@ static int apply_request(struct group *g, gb_write *w)
 	return 0;
 }
 
+struct request_scan {
+	gb_store_value_fn fn;
+	void *ctx;
+	int visited;
+};
+
+static int request_one(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct request_scan *c = arg;
+
+	if (k->mv_size != SEQ_BYTES || v->mv_size > GB_STORE_REQUEST_MAX)
+		return GB_ECORRUPT;
+	if (c->visited == INT_MAX)
+		return 1;
+	c->visited++;
+	return c->fn(c->ctx, get_be64(k->mv_data), v->mv_data, v->mv_size);
+}
+
 int gb_store_requests_read(gb_store *s, gb_store_value_fn fn, void *ctx)
 {
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	int visited = 0, rc;
+	struct request_scan c = {fn, ctx, 0};
+	int rc;
 
 	if (!s || !fn)
 		return GB_EINVAL;
 	if (!s->requests_dbs)
 		return 0;
-	rc = read_begin(s, &txn);
-	if (rc < 0)
-		return rc;
-	rc = mdb_cursor_open(txn, s->requests_db, &cur);
-	if (rc) {
-		cur = NULL;
-		rc = store_error(rc);
-		goto out;
-	}
-	rc = 0;
-	for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); ;
-	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (mrc) {
-			rc = mrc == MDB_NOTFOUND ? 0 : store_error(mrc);
-			break;
-		}
-		if (k.mv_size != SEQ_BYTES || v.mv_size > GB_STORE_REQUEST_MAX) {
-			rc = GB_ECORRUPT;
-			break;
-		}
-		if (visited == INT_MAX)
-			break;
-		visited++;
-		rc = fn(ctx, get_be64(k.mv_data), v.mv_data, v.mv_size);
-		if (rc != 0)
-			break;
-	}
-out:
-	if (cur)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return rc < 0 ? rc : visited;
+	rc = scan_db(s, s->requests_db, NULL, 0, 0, request_one, &c);
+	return rc < 0 ? rc : c.visited;
 }
 
 int gb_store_request_next_id(gb_store *s, uint64_t *next)
@@ -2192,48 +2185,39 @@ int gb_store_request_next_id(gb_store *s, uint64_t *next)
 	return rc;
 }
 
+struct holder_scan {
+	gb_store_name_fn fn;
+	void *ctx;
+	size_t plen;
+	int visited;
+};
+
+static int holder_one(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct holder_scan *c = arg;
+	char name[STORE_NAME_MAX + 1];
+	size_t nlen = k->mv_size - c->plen;
+
+	(void)v;
+	if (k->mv_size <= c->plen)
+		return 0; /* the bare prefix is no wrap */
+	if (nlen > STORE_NAME_MAX)
+		return GB_ECORRUPT;
+	memcpy(name, (const uint8_t *)k->mv_data + c->plen, nlen);
+	name[nlen] = '\0';
+	c->visited++;
+	return c->fn(c->ctx, name);
+}
+
 int gb_store_wrap_holders(gb_store *s, const char *dataset, uint32_t epoch,
 			  gb_store_name_fn fn, void *ctx)
 {
-	uint8_t prefix[COMPOSITE_KEY_MAX], name[STORE_NAME_MAX + 1];
-	size_t plen;
-	MDB_txn *txn;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	int rc, visited = 0;
+	uint8_t prefix[COMPOSITE_KEY_MAX];
+	struct holder_scan c = {fn, ctx, 0, 0};
+	int rc;
 
-	if (!s || !fn || epoch_key(dataset, epoch, prefix, &plen) < 0)
+	if (!s || !fn || epoch_key(dataset, epoch, prefix, &c.plen) < 0)
 		return GB_EINVAL;
-	rc = read_begin(s, &txn);
-	if (rc)
-		return rc;
-	rc = mdb_cursor_open(txn, s->wraps_db, &cur);
-	if (rc) {
-		rc = store_error(rc);
-		goto out;
-	}
-	k = (MDB_val){plen, prefix};
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		size_t nlen;
-		if (k.mv_size <= plen || memcmp(k.mv_data, prefix, plen) != 0)
-			break;
-		nlen = k.mv_size - plen;
-		if (nlen > STORE_NAME_MAX) {
-			rc = GB_ECORRUPT;
-			goto out;
-		}
-		memcpy(name, (const uint8_t *)k.mv_data + plen, nlen);
-		name[nlen] = '\0';
-		visited++;
-		rc = fn(ctx, (const char *)name);
-		if (rc != 0)
-			goto out;
-	}
-	rc = (rc == 0 || rc == MDB_NOTFOUND) ? visited : store_error(rc);
-out:
-	if (cur)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return rc;
+	rc = scan_db(s, s->wraps_db, prefix, c.plen, c.plen, holder_one, &c);
+	return rc != 0 ? rc : c.visited;
 }

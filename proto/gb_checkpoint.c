@@ -7,7 +7,6 @@
 #include "gb_checkpoint.h"
 
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,21 +15,6 @@
 #include "gb_error.h"
 
 static const char checkpoint_domain[] = "govbus/v1/checkpoint";
-
-static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && why_len) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static void checkpoint_digest(const uint8_t *bytes, size_t len,
 			      uint8_t out[GB_PAE_DIGEST_BYTES])
@@ -92,22 +76,22 @@ int gb_checkpoint_verify(const uint8_t *buf, size_t len,
 
 	memset(cp, 0, sizeof *cp);
 	if (len > GB_MAX_CHECKPOINT_BYTES)
-		return fail(why, why_len, GB_ETOOBIG,
+		return gb_why(why, why_len, GB_ETOOBIG,
 			    "checkpoint: %zu bytes, limit %u", len,
 			    GB_MAX_CHECKPOINT_BYTES);
 	sc = govbus__v1__signed_checkpoint__unpack(NULL, len, buf);
 	if (!sc)
-		return fail(why, why_len, GB_EDECODE,
+		return gb_why(why, why_len, GB_EDECODE,
 			    "checkpoint: not a govbus.v1.SignedCheckpoint");
 	if (sc->signature.len != crypto_sign_BYTES) {
-		rc = fail(why, why_len, GB_ESIG,
+		rc = gb_why(why, why_len, GB_ESIG,
 			  "checkpoint: unsigned or malformed signature");
 		goto out;
 	}
 	c = govbus__v1__checkpoint__unpack(NULL, sc->checkpoint.len,
 					   sc->checkpoint.data);
 	if (!c) {
-		rc = fail(why, why_len, GB_EDECODE,
+		rc = gb_why(why, why_len, GB_EDECODE,
 			  "checkpoint: body is not a govbus.v1.Checkpoint");
 		goto out;
 	}
@@ -115,7 +99,7 @@ int gb_checkpoint_verify(const uint8_t *buf, size_t len,
 	    c->chain_hash.len != GB_HASH_BYTES ||
 	    c->batch_count > c->next_offset ||
 	    (c->batch_count == 0) != (c->next_offset == 0)) {
-		rc = fail(why, why_len, GB_EINVAL,
+		rc = gb_why(why, why_len, GB_EINVAL,
 			  "checkpoint: malformed fields (stream, hash size or "
 			  "counts)");
 		goto out;
@@ -130,7 +114,7 @@ int gb_checkpoint_verify(const uint8_t *buf, size_t len,
 	checkpoint_digest(sc->checkpoint.data, sc->checkpoint.len, digest);
 	if (crypto_sign_verify_detached(sc->signature.data, digest,
 					sizeof digest, sign_pk) != 0)
-		rc = fail(why, why_len, GB_ESIG,
+		rc = gb_why(why, why_len, GB_ESIG,
 			  "checkpoint of %s at offset %llu is not signed by the "
 			  "broker key",
 			  cp->dataset, (unsigned long long)cp->next_offset);
