@@ -368,10 +368,16 @@ static void *writer_main(void *arg)
 		for (size_t i = 0; i < n; i++)
 			for (size_t j = 0; j < batch[i]->nws; j++)
 				items[k++] = batch[i]->ws[j];
+		uint64_t map_before = gb_store_map_size(b->store);
 		int rc = gb_store_write_group(b->store, items, total);
 		if (rc != 0)
 			log_line("commit of %zu item(s) failed: %s", total,
 				 gb_strerror(rc));
+		if (gb_store_map_size(b->store) != map_before)
+			log_line("the LMDB map was full: grew it from %" PRIu64
+				 " to %" PRIu64 " MiB",
+				 map_before >> 20,
+				 gb_store_map_size(b->store) >> 20);
 		k = 0;
 		for (size_t i = 0; i < n; i++)
 			for (size_t j = 0; j < batch[i]->nws; j++)

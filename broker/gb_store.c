@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@
 
 #define STORE_FORMAT 1u
 #define STORE_DEFAULT_MAP_SIZE (64ull << 30)
+/* The map doubles when full, up to this much address space (DESIGN §7). */
+#define STORE_MAP_MAX (1ull << 44)
 #define STORE_MAX_DBS 16
 #define STORE_NAME_MAX 255           /* dataset, producer, dept, cursor name */
 #define STORE_CACHE_MAX 65536        /* streams cached before the cache restarts */
@@ -80,6 +83,12 @@ struct gb_store {
 	MDB_dbi requests_db;            /* catalog (issue 7) */
 	bool requests_dbs;              /* false: a read-only open found none */
 	size_t max_key;                 /* LMDB's key size limit */
+	/* Readers hold it shared for the life of their read transaction; the
+	 * writer holds it exclusively to grow the map, which LMDB allows only
+	 * while no transaction of this process is open. */
+	pthread_rwlock_t resize_lock;
+	bool resize_lock_ready;
+	uint64_t map_size;              /* writer thread: the map's size now */
 	/* Writer thread only. */
 	uint32_t next_stream_id;        /* 0 once every id is used */
 	struct stream_cache cache;
@@ -138,10 +147,17 @@ static int store_error(int rc)
 	}
 }
 
+/* Inside a write group only: the map is full. gb_store_write_group grows
+ * the map and runs the group again; callers never see this code. */
+#define STORE_MAP_FULL (-1000)
+
 /* A failed write transaction is either "storage full" or "I/O error" (the
- * two outcomes gb_store_write_group documents). */
+ * two outcomes gb_store_write_group documents), or, inside the group, a
+ * full map. */
 static int write_error(int rc)
 {
+	if (rc == MDB_MAP_FULL)
+		return STORE_MAP_FULL;
 	return store_error(rc) == GB_ENOSPC ? GB_ENOSPC : GB_EIO;
 }
 
@@ -636,10 +652,26 @@ static int open_databases(gb_store *s, MDB_txn *txn)
 	return 0;
 }
 
+/* A zeroed store with its resize lock ready; NULL when out of memory. */
+static gb_store *store_alloc(void)
+{
+	gb_store *s = calloc(1, sizeof *s);
+
+	if (!s)
+		return NULL;
+	if (pthread_rwlock_init(&s->resize_lock, NULL) != 0) {
+		free(s);
+		return NULL;
+	}
+	s->resize_lock_ready = true;
+	return s;
+}
+
 int gb_store_open(const char *dir, uint64_t map_size, gb_store **out)
 {
 	gb_store *s = NULL;
 	MDB_txn *txn = NULL;
+	MDB_envinfo info;
 	int dead;
 	int rc;
 
@@ -654,7 +686,7 @@ int gb_store_open(const char *dir, uint64_t map_size, gb_store **out)
 		open_refused(dir, strerror(errno));
 		return GB_EIO;
 	}
-	s = calloc(1, sizeof *s);
+	s = store_alloc();
 	if (!s)
 		return GB_ENOMEM;
 	rc = mdb_env_create(&s->env);
@@ -679,6 +711,10 @@ int gb_store_open(const char *dir, uint64_t map_size, gb_store **out)
 	if (rc)
 		goto err_lmdb;
 	s->max_key = (size_t)mdb_env_get_maxkeysize(s->env);
+	/* A data file larger than the configured map keeps its size. */
+	s->map_size = map_size;
+	if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > map_size)
+		s->map_size = info.me_mapsize;
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc)
 		goto err_lmdb;
@@ -718,6 +754,8 @@ void gb_store_close(gb_store **sp)
 	if (s->env)
 		mdb_env_close(s->env);
 	cache_clear(&s->cache);
+	if (s->resize_lock_ready)
+		pthread_rwlock_destroy(&s->resize_lock);
 	free(s);
 	*sp = NULL;
 }
@@ -1254,20 +1292,35 @@ static int apply_unit(struct group *g, gb_write *items, size_t n)
 }
 
 
-int gb_store_write_group(gb_store *s, gb_write *items, size_t n)
+/* Double the map (up to STORE_MAP_MAX). LMDB allows it only while this
+ * process has no transaction open: the exclusive lock waits for readers to
+ * end theirs and keeps new ones out. GB_ENOSPC when it cannot grow. */
+static int map_grow(gb_store *s)
 {
-	struct group g = {s, NULL, NULL};
-	uint32_t saved_next_id;
+	uint64_t next = s->map_size > STORE_MAP_MAX / 2 ? STORE_MAP_MAX
+							: s->map_size * 2;
 	int rc;
 
-	if (!s || (!items && n > 0))
-		return GB_EINVAL;
-	if (n == 0)
-		return 0;
+	if (s->map_size >= STORE_MAP_MAX || next > SIZE_MAX)
+		return GB_ENOSPC;
+	pthread_rwlock_wrlock(&s->resize_lock);
+	rc = mdb_env_set_mapsize(s->env, (size_t)next);
+	pthread_rwlock_unlock(&s->resize_lock);
+	if (rc)
+		return GB_ENOSPC;
+	s->map_size = next;
+	return 0;
+}
+
+/* One attempt at the group: apply every item, commit and sync. */
+static int write_group_once(gb_store *s, gb_write *items, size_t n)
+{
+	struct group g = {s, NULL, NULL};
+	uint32_t saved_next_id = s->next_stream_id;
+	int rc;
+
 	for (size_t i = 0; i < n; i++)
 		clear_results(&items[i], 0);
-	saved_next_id = s->next_stream_id;
-
 	rc = mdb_txn_begin(s->env, NULL, 0, &g.txn);
 	if (rc) {
 		g.txn = NULL;
@@ -1311,26 +1364,72 @@ err:
 	/* The cache and counter may hold this transaction's changes. */
 	cache_clear(&s->cache);
 	s->next_stream_id = saved_next_id;
-	for (size_t i = 0; i < n; i++)
-		clear_results(&items[i], rc);
 	return rc;
+}
+
+int gb_store_write_group(gb_store *s, gb_write *items, size_t n)
+{
+	int rc;
+
+	if (!s || (!items && n > 0))
+		return GB_EINVAL;
+	if (n == 0)
+		return 0;
+	/* MDB_MAP_FULL is handled by growing the map: nothing of the failed
+	 * attempt was stored, so the group simply runs again. */
+	while ((rc = write_group_once(s, items, n)) == STORE_MAP_FULL) {
+		rc = map_grow(s);
+		if (rc < 0)
+			break;
+	}
+	if (rc < 0)
+		for (size_t i = 0; i < n; i++)
+			clear_results(&items[i], rc);
+	return rc;
+}
+
+uint64_t gb_store_map_size(const gb_store *s)
+{
+	return s->map_size;
 }
 
 /* ------------------------------------------------------------ reading */
 
-static int read_begin(const gb_store *s, MDB_txn **txn)
+static int read_begin(gb_store *s, MDB_txn **txn)
 {
-	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+	int rc;
 
+	pthread_rwlock_rdlock(&s->resize_lock);
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+	if (rc == MDB_MAP_RESIZED) {
+		/* Another process (the broker) grew the map: adopt its size.
+		 * Only this process's own transactions must be closed, which
+		 * the exclusive lock ensures. */
+		pthread_rwlock_unlock(&s->resize_lock);
+		pthread_rwlock_wrlock(&s->resize_lock);
+		rc = mdb_env_set_mapsize(s->env, 0);
+		pthread_rwlock_unlock(&s->resize_lock);
+		pthread_rwlock_rdlock(&s->resize_lock);
+		if (rc == 0)
+			rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+	}
 	if (rc) {
+		pthread_rwlock_unlock(&s->resize_lock);
 		*txn = NULL;
 		return store_error(rc);
 	}
 	return 0;
 }
 
+/* End a read transaction begun by read_begin. */
+static void read_end(gb_store *s, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->resize_lock);
+}
+
 /* Begin a read transaction and load the stream of `dataset`. */
-static int read_stream(const gb_store *s, const char *dataset, MDB_txn **txn,
+static int read_stream(gb_store *s, const char *dataset, MDB_txn **txn,
 		       struct stream_state *st, bool *exists)
 {
 	size_t len;
@@ -1344,7 +1443,7 @@ static int read_stream(const gb_store *s, const char *dataset, MDB_txn **txn,
 		return rc;
 	rc = stream_load(s, *txn, dataset, len, st, exists);
 	if (rc < 0) {
-		mdb_txn_abort(*txn);
+		read_end(s, *txn);
 		*txn = NULL;
 	}
 	return rc;
@@ -1362,7 +1461,7 @@ int gb_store_stream_info(gb_store *s, const char *dataset, gb_stream_info *out)
 	rc = read_stream(s, dataset, &txn, &st, &exists);
 	if (rc < 0)
 		return rc;
-	mdb_txn_abort(txn);
+	read_end(s, txn);
 	out->next_offset = st.next_offset;
 	out->batch_count = st.batch_count;
 	out->last_time_ns = st.last_time_ns;
@@ -1396,7 +1495,7 @@ int gb_store_last_seq(gb_store *s, const char *dataset, const char *producer,
 out:
 	if (cur)
 		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	read_end(s, txn);
 	return rc;
 }
 
@@ -1445,7 +1544,7 @@ int gb_store_offset_for_time(gb_store *s, const char *dataset,
 out:
 	if (cur)
 		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	read_end(s, txn);
 	return rc;
 }
 
@@ -1499,7 +1598,7 @@ int gb_store_read(gb_store *s, const char *dataset, uint64_t offset,
 out:
 	if (cur)
 		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	read_end(s, txn);
 	return rc < 0 ? rc : (int)visited;
 }
 
@@ -1528,7 +1627,7 @@ int gb_store_cursor_get(gb_store *s, const char *dept, const char *dataset,
 		rc = GB_ECORRUPT;
 	else
 		*next_offset = get_be64(v.mv_data);
-	mdb_txn_abort(txn);
+	read_end(s, txn);
 	return rc;
 }
 
@@ -1589,7 +1688,7 @@ out:
 	if (cur)
 		mdb_cursor_close(cur);
 	if (txn)
-		mdb_txn_abort(txn);
+		read_end(s, txn);
 	return rc;
 
 corrupt:
@@ -1612,7 +1711,7 @@ int gb_store_epoch_get(gb_store *s, const char *dataset, gb_epoch_state *out)
 	if (rc)
 		return rc;
 	rc = epoch_load(txn, s->epochs_db, dataset, out);
-	mdb_txn_abort(txn);
+	read_end(s, txn);
 	return rc;
 }
 
@@ -1647,7 +1746,7 @@ int gb_store_wrap_get(gb_store *s, const char *dataset, uint32_t epoch,
 			*len = v.mv_size;
 		}
 	}
-	mdb_txn_abort(txn);
+	read_end(s, txn);
 	return rc;
 }
 
@@ -1807,7 +1906,7 @@ int gb_store_open_readonly(const char *dir, gb_store **out)
 	if (!dir || !*dir || !out)
 		return GB_EINVAL;
 	*out = NULL;
-	s = calloc(1, sizeof *s);
+	s = store_alloc();
 	if (!s)
 		return GB_ENOMEM;
 	rc = mdb_env_create(&s->env);
@@ -1941,7 +2040,7 @@ int gb_store_read_raw(gb_store *s, const char *stream, gb_stream_info *head,
 out:
 	if (cur)
 		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	read_end(s, txn);
 	return rc < 0 ? rc : visited;
 }
 
@@ -1965,7 +2064,7 @@ static int scan_db(gb_store *s, MDB_dbi dbi, const uint8_t *start,
 		return rc;
 	rc = mdb_cursor_open(txn, dbi, &cur);
 	if (rc) {
-		mdb_txn_abort(txn);
+		read_end(s, txn);
 		return store_error(rc);
 	}
 	for (mrc = mdb_cursor_get(cur, &k, &v, start ? MDB_SET_RANGE : MDB_FIRST);
@@ -1979,7 +2078,7 @@ static int scan_db(gb_store *s, MDB_dbi dbi, const uint8_t *start,
 	if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
 		rc = store_error(mrc);
 	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	read_end(s, txn);
 	return rc;
 }
 
@@ -2179,7 +2278,7 @@ int gb_store_request_next_id(gb_store *s, uint64_t *next)
 	if (rc < 0)
 		return rc;
 	rc = request_last_id(s, txn, &last);
-	mdb_txn_abort(txn);
+	read_end(s, txn);
 	if (rc == 0)
 		*next = last + 1;
 	return rc;

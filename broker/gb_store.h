@@ -26,7 +26,10 @@
  * u32be record_count || chain hash[32] || signed batch bytes.
  *
  * Threads: exactly one writer thread calls gb_store_write_group(); any thread
- * may call the read functions concurrently (MDB_NOTLS). The data file is
+ * may call the read functions concurrently (MDB_NOTLS). Each read holds a
+ * shared lock for its transaction, so the writer can grow the map (which
+ * LMDB allows only with no transaction open in the process); a read
+ * callback must not start a write. The data file is
  * untrusted on read: every value is length- and consistency-checked, and a
  * bad one gives GB_ECORRUPT, never a crash. */
 #ifndef GB_STORE_H
@@ -130,11 +133,17 @@ typedef struct gb_write {
  * under request_id, which must exist (GB_ENOTFOUND), or with request_id 0
  * under the next id (the last stored one + 1, so ids are dense from 1 even
  * when a commit fails), returned in stored_id.
- * A per-item rejection does not affect other items. If the commit fails
- * (GB_ENOSPC for MDB_MAP_FULL/ENOSPC, GB_EIO otherwise) every item gets that
+ * A per-item rejection does not affect other items. When the map is full
+ * (MDB_MAP_FULL) the map is doubled, waiting for readers of this process to
+ * end their transactions, and the group is run again; only a map that
+ * cannot grow (16 TiB, or no address space) gives GB_ENOSPC. If the commit
+ * fails (GB_ENOSPC for ENOSPC/EDQUOT, GB_EIO otherwise) every item gets that
  * error, nothing is stored, and the function returns it. Returns 0 when the
  * commit is durable. */
 int gb_store_write_group(gb_store *s, gb_write *items, size_t n);
+
+/* Size of the map in bytes now (it grows when full). Writer thread. */
+uint64_t gb_store_map_size(const gb_store *s);
 
 /* ------------------------------------------------------------ reading */
 
