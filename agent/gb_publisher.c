@@ -23,6 +23,15 @@
  * are ignored. Key work the broker pushes (a reload added readers or
  * revoked one) is done at the next call into the publisher.
  *
+ * Dedupe: a record given an id carries its tag (a hash of the id keyed
+ * with the department's dedupe key, gb_envelope.h) in the signed header.
+ * When the broker has some of a batch's tags inside its window it answers
+ * 409 with their indexes; the publisher cuts those records out of the
+ * plaintext (each batch keeps where its records start), seals the rest
+ * under the same seq and sends it at once, holding the batches after it
+ * like a 5xx retry. A batch all of whose records the broker had is acked
+ * as a duplicate with duplicate_records = its count.
+ *
  * Trust: acks are matched by request_id and must name our dataset, the
  * batch's seq and its record count, or the job fails with GB_EPROTO. */
 #include "gb_agent_internal.h"
@@ -58,6 +67,8 @@
 
 struct inflight {
 	uint64_t seq;
+	uint8_t *tags;                /* record_count tags, or NULL (dedupe) */
+	size_t *starts;               /* where each record starts in plain */
 	uint64_t request_id;
 	uint8_t *frame;               /* encoded ClientFrame{publish} */
 	size_t frame_len;
@@ -82,6 +93,11 @@ struct gb_publisher {
 	size_t len, cap;
 	size_t cap_hint;              /* what the last batch needed */
 	uint32_t count;
+	uint8_t *tags;                /* current batch: a tag per record, or
+					 NULL while no record has an id */
+	size_t *starts;               /* current batch: record starts in buf */
+	size_t starts_cap;            /* entries of tags and starts */
+	crypto_generichash_state tag_base; /* dataset part of every tag */
 	struct inflight *ring;        /* `window` slots, oldest at head */
 	unsigned head, n;
 	uint64_t last_seq;
@@ -179,6 +195,8 @@ static void plain_free(uint8_t **buf, size_t len)
 static void inflight_clear(struct inflight *e)
 {
 	plain_free(&e->plain, e->plain_len);
+	free(e->tags);
+	free(e->starts);
 	free(e->frame);
 	memset(e, 0, sizeof *e);
 }
@@ -288,6 +306,14 @@ void gb_publisher_on_ack(gb_publisher *p, const Govbus__V1__PublishAck *ack)
 	e->acked = true;
 	e->retry_at_ms = 0;
 	p->reseal_rounds = 0;
+	if (ack->duplicate && ack->duplicate_records == e->records) {
+		/* Every record was stored before (dedupe): none of it is new,
+		 * and the original offsets need not be contiguous. */
+		p->st.duplicate_records += e->records;
+		p->st.batches++;
+		p->st.duplicates++;
+		goto done;
+	}
 	last = ack->base_offset + e->records - 1;
 	if (!p->st.have_offsets || ack->base_offset < p->st.first_offset)
 		p->st.first_offset = ack->base_offset;
@@ -298,11 +324,74 @@ void gb_publisher_on_ack(gb_publisher *p, const Govbus__V1__PublishAck *ack)
 	p->st.batches++;
 	if (ack->duplicate)
 		p->st.duplicates++;
+done:
 	pop_acked(p);
 	if (p->paused && !retry_pending(p)) {
 		p->paused = false;
 		send_held(p);
 	}
+}
+
+static int seal_slot(gb_publisher *p, struct inflight *e);
+
+/* An earlier batch than e is still unacknowledged. */
+static bool waits_behind(gb_publisher *p, const struct inflight *e)
+{
+	for (unsigned i = 0; i < p->n; i++) {
+		const struct inflight *x = slot(p, i);
+		if (x == e)
+			return false;
+		if (!x->acked)
+			return true;
+	}
+	return false;
+}
+
+/* The broker refused batch e because records at err's indexes were
+ * stored before (dedupe): cut them out, seal the rest under the same seq
+ * and send it at the next tick, before the batches after it, which the
+ * broker refuses (409) until it is stored and which wait like a retry. */
+static int strip_duplicates(gb_publisher *p, struct inflight *e,
+			    const Govbus__V1__Error *err)
+{
+	size_t n = err->n_duplicate_records, k = 0, len = 0, tl = 0;
+	uint8_t *plain;
+
+	if (!e->tags || n >= e->records ||
+	    err->duplicate_records[n - 1] >= e->records)
+		return fail(p, GB_EPROTO, 0,
+			    "the broker named %zu duplicate records of batch %"
+			    PRIu64 " of %s, which has %" PRIu32 " records%s",
+			    n, e->seq, p->dataset, e->records,
+			    e->tags ? "" : " without ids");
+	plain = malloc(e->plain_len ? e->plain_len : 1);
+	if (!plain)
+		return fail(p, GB_ENOMEM, 0, "out of memory");
+	for (uint32_t i = 0; i < e->records; i++) {
+		size_t from = e->starts[i];
+		size_t to = i + 1 < e->records ? e->starts[i + 1] : e->plain_len;
+
+		if (k < n && err->duplicate_records[k] == i) {
+			k++;
+			continue;
+		}
+		memcpy(plain + len, e->plain + from, to - from);
+		memmove(e->tags + tl * GB_RECORD_TAG_BYTES,
+			e->tags + (size_t)i * GB_RECORD_TAG_BYTES,
+			GB_RECORD_TAG_BYTES);
+		e->starts[tl++] = len;
+		len += to - from;
+	}
+	plain_free(&e->plain, e->plain_len);
+	e->plain = plain;
+	e->plain_len = len;
+	e->records -= (uint32_t)n;
+	p->st.duplicate_records += n;
+	if (seal_slot(p, e) != 0)
+		return p->failed;
+	e->retry_at_ms = gb_agent_now_ms();
+	p->paused = true;
+	return 0;
 }
 
 void gb_publisher_on_error(gb_publisher *p, const Govbus__V1__Error *err)
@@ -327,6 +416,11 @@ void gb_publisher_on_error(gb_publisher *p, const Govbus__V1__Error *err)
 		p->paused = true;
 		return;
 	}
+	if (err->status == GB_STATUS_CONFLICT && err->n_duplicate_records) {
+		/* Some records were stored before: send the others. */
+		(void)strip_duplicates(p, e, err);
+		return;
+	}
 	if (err->status == GB_STATUS_PRECONDITION) {
 		/* The key epoch is no longer the dataset's current one: the
 		 * batch was not stored; it is re-sealed at the next call. */
@@ -338,9 +432,11 @@ void gb_publisher_on_error(gb_publisher *p, const Govbus__V1__Error *err)
 		p->rekey = true;
 		return;
 	}
-	if (err->status == GB_STATUS_CONFLICT && (retry_pending(p) || p->rekey)) {
+	if (err->status == GB_STATUS_CONFLICT &&
+	    (p->rekey || (p->paused && waits_behind(p, e)))) {
 		/* A broker that wants contiguous seqs refuses what follows a
-		 * failed batch: send it again after that one. */
+		 * failed batch: send it again after that one (paused stays
+		 * set until that one is acked, even once it is resent). */
 		e->sent = false;
 		return;
 	}
@@ -440,6 +536,7 @@ static int seal_slot(gb_publisher *p, struct inflight *e)
 	meta.created_at_ns = gb_agent_wall_ns();
 	meta.key_epoch = p->epoch;
 	meta.record_count = e->records;
+	meta.record_tags = e->tags;
 	rc = gb_envelope_build(&meta, e->plain, e->plain_len, key,
 			       gb_identity_sign_sk(gb_client_identity(p->c)),
 			       &sb, &sb_len);
@@ -557,9 +654,14 @@ static int seal(gb_publisher *p)
 	/* The batch keeps its plaintext until acked; the next starts anew. */
 	e->plain = p->buf;
 	e->plain_len = p->len;
+	e->tags = p->tags;
+	e->starts = p->starts;
 	p->buf = NULL;
 	p->len = p->cap = 0;
 	p->count = 0;
+	p->tags = NULL;
+	p->starts = NULL;
+	p->starts_cap = 0;
 	rc = seal_slot(p, e);
 	if (rc != 0) {
 		inflight_clear(e);
@@ -585,6 +687,41 @@ static bool id_ok(const char *id, size_t *len)
 	return true;
 }
 
+/* Note where record p->count starts and, once any record of the batch
+ * has an id, its tag (a zero tag for a record without one). */
+static int record_index(gb_publisher *p, const char *id, size_t id_len)
+{
+	if (p->count == p->starts_cap) {
+		size_t cap = p->starts_cap ? 2 * p->starts_cap : 64;
+		size_t *starts = realloc(p->starts, cap * sizeof *starts);
+		uint8_t *tags;
+
+		if (!starts)
+			return GB_ENOMEM;
+		p->starts = starts;
+		if (p->tags) {
+			tags = realloc(p->tags, cap * GB_RECORD_TAG_BYTES);
+			if (!tags)
+				return GB_ENOMEM;
+			p->tags = tags;
+		}
+		p->starts_cap = cap;
+	}
+	if (id && !p->tags) {
+		p->tags = calloc(p->starts_cap, GB_RECORD_TAG_BYTES);
+		if (!p->tags)
+			return GB_ENOMEM;
+	}
+	p->starts[p->count] = p->len;
+	if (id)
+		gb_record_tag(&p->tag_base, id, id_len,
+			      p->tags + (size_t)p->count * GB_RECORD_TAG_BYTES);
+	else if (p->tags)
+		memset(p->tags + (size_t)p->count * GB_RECORD_TAG_BYTES, 0,
+		       GB_RECORD_TAG_BYTES);
+	return 0;
+}
+
 int gb_publisher_add(gb_publisher *p, const void *payload, size_t len,
 		     const char *id)
 {
@@ -605,13 +742,18 @@ int gb_publisher_add(gb_publisher *p, const void *payload, size_t len,
 				      "record id \"%.64s\" is not 1..%d "
 				      "printable ASCII characters",
 				      id, GB_MAX_NAME_LEN);
+	/* A record with an id also adds its tag to the header. */
 	if (p->count &&
-	    p->len + len + id_len + RECORD_OVERHEAD > p->max_bytes) {
+	    p->len + len + id_len + RECORD_OVERHEAD +
+	    (p->tags || id_len ? (size_t)(p->count + 1) * GB_RECORD_TAG_BYTES
+			       : 0) > p->max_bytes) {
 		rc = seal(p);
 		if (rc != 0)
 			return rc;
 	}
 	rc = batch_reserve(p, len + id_len + RECORD_OVERHEAD);
+	if (rc == 0)
+		rc = record_index(p, id_len ? id : NULL, id_len);
 	if (rc != 0)
 		return fail(p, rc, 0, "out of memory growing a batch");
 	rc = gb_envelope_append_record(&p->buf, &p->len, &p->cap,
@@ -654,6 +796,8 @@ uint32_t gb_publisher_discard(gb_publisher *p)
 		sodium_memzero(p->buf, p->len);
 	p->len = 0;
 	p->count = 0;
+	free(p->tags); /* a later record with an id starts them again */
+	p->tags = NULL;
 	return dropped;
 }
 
@@ -709,6 +853,9 @@ int gb_publisher_open(gb_client *c, const char *dataset,
 	}
 	p->c = c;
 	snprintf(p->dataset, sizeof p->dataset, "%s", dataset);
+	gb_record_tag_begin(&p->tag_base,
+			    gb_identity_dedupe_key(gb_client_identity(c)),
+			    p->dataset);
 	p->last_seq = gb_client_position(c, dataset);
 	gb_client_add_publisher(c, p);
 	*out = p;
@@ -734,6 +881,9 @@ void gb_publisher_close(gb_publisher **pp)
 		inflight_clear(slot(p, i));
 	free(p->ring);
 	plain_free(&p->buf, p->cap);
+	free(p->tags);
+	free(p->starts);
+	sodium_memzero(&p->tag_base, sizeof p->tag_base);
 	free(p);
 	*pp = NULL;
 }

@@ -347,7 +347,7 @@ static void resign(Govbus__V1__SignedBatch *sb)
 static void append_batch(uint64_t seq, uint64_t first, uint32_t epoch,
 			 const uint8_t *key, enum mutation m)
 {
-	gb_batch_meta meta = {"tax", DATASET, seq, 1, epoch, 3};
+	gb_batch_meta meta = {"tax", DATASET, seq, 1, epoch, 3, NULL};
 	uint8_t *recs = NULL, *b = NULL, *out, *hdr = NULL, *orig_hdr = NULL;
 	size_t rlen = 0, rcap = 0, blen = 0, olen;
 	Govbus__V1__SignedBatch *sb;

@@ -79,7 +79,7 @@ static void make_batch(struct batch *b, const char *producer,
 {
 	uint8_t key[GB_DATASET_KEY_BYTES], *records = NULL;
 	size_t len = 0, cap = 0;
-	gb_batch_meta meta = {producer, dataset, seq, 1, 1, count};
+	gb_batch_meta meta = {producer, dataset, seq, 1, 1, count, NULL};
 
 	randombytes_buf(key, sizeof key);
 	for (uint32_t i = 0; i < count; i++)

@@ -293,7 +293,12 @@ int gb_publisher_open(gb_client *c, const char *dataset,
  * @param payload  record bytes (may be NULL when len is 0)
  * @param len      at most GB_MAX_RECORD_BYTES
  * @param id       optional record id (NULL or ""), at most 128 bytes of
- *                 printable ASCII
+ *                 printable ASCII. With an id the record is stored once:
+ *                 the broker drops it when a record with the same id from
+ *                 this department was stored to this dataset within its
+ *                 dedupe window (broker.dedupe_seconds, default 2 min), or
+ *                 earlier in the same batch. It sees a keyed hash of the
+ *                 id, never the id (DESIGN §7).
  * @return 0; GB_ETOOBIG, GB_EINVAL for a bad record; a broker refusal of an
  *         earlier batch (the job has failed: see gb_client_last_error());
  *         GB_ETIMEOUT when the broker stayed unreachable past give_up_ms;
@@ -324,6 +329,9 @@ typedef struct gb_publisher_stats {
 	uint32_t key_epoch;       /* epoch batches are sealed under (0: none
 				     yet) */
 	uint64_t resealed;        /* batches sealed again after a 412 */
+	uint64_t duplicate_records; /* records with ids the broker already had
+				       (dedupe), not stored again; not in
+				       `records` */
 } gb_publisher_stats;
 
 void gb_publisher_stats_get(const gb_publisher *p, gb_publisher_stats *out);

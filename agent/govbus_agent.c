@@ -76,7 +76,11 @@ static const char usage_publish[] =
 	"  --format json       one JSON object per line (proto3 JSON mapping),\n"
 	"                      converted to protobuf by the dataset's schema.\n"
 	"  --batch N           records per signed batch (default 1000).\n"
-	"  --id-prefix P       give record k (from 1) the id P<k>.\n"
+	"  --id-prefix P       give record k (from 1) the id P<k>. A record\n"
+	"                      whose id the broker stored from this department\n"
+	"                      within broker.dedupe_seconds (default 120) is\n"
+	"                      not stored again: after a crash, publish the\n"
+	"                      same input with the same P again.\n"
 	"\n"
 	"When D has a schema (a message type named by the broker's catalog or\n"
 	"by schemas: in the agent config), every record is checked against it\n"
@@ -85,7 +89,8 @@ static const char usage_publish[] =
 	"Without a schema, on a bad input record the records before it are\n"
 	"published. Either way the command fails naming the line (or record)\n"
 	"and, for a schema, the field. Prints\n"
-	"\"published N records in B batches to D (offsets X..Y)\" on success.\n";
+	"\"published N records in B batches to D (offsets X..Y)\" on success,\n"
+	"then \"skipped K records ...\" when K ids were stored before.\n";
 
 static const char usage_subscribe[] =
 	"usage: govbus-agent --config AGENT.yaml subscribe --dataset D\n"
@@ -522,6 +527,10 @@ static int cmd_publish(const char *config, int argc, char **argv)
 			st.last_offset);
 	else
 		fprintf(stderr, "published 0 records to %s\n", a.dataset);
+	if (st.duplicate_records)
+		fprintf(stderr, "skipped %" PRIu64 " records whose ids the "
+			"broker had stored within its dedupe window\n",
+			st.duplicate_records);
 	if (input_rc < 0) {
 		fprintf(stderr, "govbus-agent: input rejected (%u): %s%s%s\n",
 			gb_error_status(input_rc),

@@ -53,7 +53,7 @@ static int run(uint32_t per_batch, size_t size, unsigned batches,
 	crypto_sign_keypair(pk, sk);
 	for (unsigned b = 0; b < batches; b++) {
 		gb_batch_meta meta = {"tax", "tax.bench", b + 1, bench_wall_ns(),
-				      key ? 1 : 0, per_batch};
+				      key ? 1 : 0, per_batch, NULL};
 		gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT, *got = NULL;
 		Govbus__V1__Deliver d = GOVBUS__V1__DELIVER__INIT;
 		Govbus__V1__RecordList *list = NULL;

@@ -70,6 +70,8 @@ struct pending {
 	gb_client_frame *frame;       /* owns the signed batch bytes */
 	gb_envelope *env;             /* only until the publish is checked */
 	uint8_t commitment[GB_COMMITMENT_BYTES]; /* the batch's key commitment */
+	uint8_t *record_tags;         /* dedupe: a copy of the header's tags */
+	uint32_t *dup_records;        /* and room for the writer's answer */
 	char dataset[GB_MAX_ID_LEN + 1];
 	char producer[GB_MAX_ID_LEN + 1];
 	char dept[GB_MAX_ID_LEN + 1];
@@ -121,6 +123,7 @@ struct gb_broker {
 	gb_registry *reg;
 	gb_identity *id;
 	gb_store *store;
+	uint64_t dedupe_seconds;      /* broker.dedupe_seconds in force */
 	void *ctx;
 	void *router;
 	void *zap;
@@ -288,6 +291,8 @@ static void pending_free(struct pending *p)
 		return;
 	gb_envelope_destroy(&p->env);
 	gb_codec_client_free(&p->frame);
+	free(p->record_tags);
+	free(p->dup_records);
 	if (p->ws != &p->w)
 		free(p->ws);
 	free(p->recipients);
@@ -757,6 +762,18 @@ static void handle_publish(gb_broker *b, const struct request *r,
 	 * writer needs only its commitment (32 bytes: key_epoch >= 1 here). */
 	memcpy(p->commitment, h->key_commitment.data, GB_COMMITMENT_BYTES);
 	p->w.key_commitment = p->commitment;
+	if (h->record_tags.len) { /* the parser checked the length */
+		p->record_tags = malloc(h->record_tags.len);
+		p->dup_records = malloc(h->record_count * sizeof *p->dup_records);
+		if (!p->record_tags || !p->dup_records) {
+			send_error(b, r->peer, r->peer_len, GB_ENOMEM,
+				   p->request_id, 0, "broker out of memory");
+			goto drop;
+		}
+		memcpy(p->record_tags, h->record_tags.data, h->record_tags.len);
+		p->w.record_tags = p->record_tags;
+		p->w.dup_records = p->dup_records;
+	}
 	gb_envelope_destroy(&p->env);
 	if (zmq_send(b->to_writer, &p, sizeof p, 0) != (int)sizeof p) {
 		send_error(b, r->peer, r->peer_len, GB_EUNAVAIL, p->request_id,
@@ -1506,6 +1523,31 @@ static void upload_result(gb_broker *b, struct pending *p)
 	(void)send_frame(b, p->peer, p->peer_len, &f);
 }
 
+/* 409 to a batch some of whose records were stored before (dedupe): the
+ * publisher drops them and sends the rest under the same seq. */
+static void send_duplicates(gb_broker *b, const struct pending *p)
+{
+	gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
+	Govbus__V1__Error e = GOVBUS__V1__ERROR__INIT;
+	char text[GB_MAX_MESSAGE_LEN];
+
+	snprintf(text, sizeof text,
+		 "batch %" PRIu64 " of %s not stored: %" PRIu32 " of its %"
+		 PRIu32 " records have ids stored within the last %" PRIu64
+		 " s (or repeat an earlier record of the batch); send the "
+		 "others",
+		 p->w.producer_seq, p->dataset, p->w.dup_count,
+		 p->w.record_count, b->dedupe_seconds);
+	e.status = gb_error_status(GB_EDUPLICATE);
+	e.message = text;
+	e.request_id = p->request_id;
+	e.n_duplicate_records = p->w.dup_count;
+	e.duplicate_records = p->dup_records;
+	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_ERROR;
+	f.error = &e;
+	(void)send_frame(b, p->peer, p->peer_len, &f);
+}
+
 /* Ack (or refuse) every item the writer has finished. */
 static void writer_results(gb_broker *b)
 {
@@ -1549,13 +1591,20 @@ static void writer_results(gb_broker *b)
 					a.base_offset = p->w.base_offset;
 					a.record_count = p->w.record_count;
 					a.duplicate = p->w.duplicate;
+					a.duplicate_records = p->w.dup_count;
 					f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_PUBLISH_ACK;
 					f.publish_ack = &a;
 					(void)send_frame(b, p->peer, p->peer_len, &f);
-					head_advance(b, p->dataset,
-						     p->w.base_offset + p->w.record_count);
-					if (!p->w.duplicate) /* issue 4 */
+					/* A duplicate was counted when it was stored
+					 * (and its records need not be contiguous). */
+					if (!p->w.duplicate) {
+						head_advance(b, p->dataset,
+							     p->w.base_offset +
+							     p->w.record_count);
 						gb_audit_appended(b->audit, p->dataset);
+					}
+				} else if (p->w.result == GB_EDUPLICATE) {
+					send_duplicates(b, p);
 				} else if (p->w.result == GB_EEPOCH) {
 					send_error(b, p->peer, p->peer_len,
 						   p->w.result, p->request_id, 0,
@@ -1756,6 +1805,13 @@ static void reload_key_work(gb_broker *b, const gb_registry *old, int64_t t)
 	reconcile_keys(b, t);
 }
 
+/* broker.dedupe_seconds of the registry in force goes to the store. */
+static void apply_dedupe_window(gb_broker *b)
+{
+	b->dedupe_seconds = gb_registry_broker(b->reg)->dedupe_seconds;
+	gb_store_set_dedupe_window(b->store, b->dedupe_seconds * 1000000000ull);
+}
+
 static void broker_reload(gb_broker *b)
 {
 	gb_registry *next = NULL, *old;
@@ -1772,6 +1828,7 @@ static void broker_reload(gb_broker *b)
 	}
 	old = b->reg;
 	b->reg = next;
+	apply_dedupe_window(b);
 	gb_audit_policy_loaded(b->audit, b->reg, b->config_path); /* issue 4 */
 	gb_requests_policy_loaded(b->requests, b->reg, now_ns()); /* issue 7 */
 	reload_key_work(b, old, (int64_t)now_ns());
@@ -2034,6 +2091,7 @@ int gb_broker_new(const char *config_path, gb_broker **out, char *why,
 			bs->data_dir, gb_strerror(rc));
 		goto err;
 	}
+	apply_dedupe_window(b);
 	if (pipe2(b->signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		(void)gb_why(why, why_len, 0, "pipe: %s", strerror(errno));
 		rc = GB_EIO;

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "gb_envelope.h"
 #include "gb_error.h"
 
 #define STORE_FORMAT 1u
@@ -38,6 +39,11 @@
 #define STREAM_VALUE_BYTES 60        /* id, next offset, batches, time, head */
 #define PSEQ_VALUE_BYTES 12          /* u64be base offset || u32be records */
 #define CURSOR_VALUE_BYTES 8
+#define TAG_BYTES GB_RECORD_TAG_BYTES
+#define DEDUPE_VALUE_BYTES 16        /* u64be broker time || u64be offset */
+/* Expired dedupe entries removed per group: this many plus two per tag
+ * the group stores, so removal outpaces insertion. */
+#define DEDUPE_PRUNE_BASE 256u
 /* Longest composite key we build: three names and two separators. LMDB's
  * own limit (mdb_env_get_maxkeysize, 511 by default) is checked too. */
 #define COMPOSITE_KEY_MAX (3 * STORE_NAME_MAX + 2 + SEQ_BYTES)
@@ -82,6 +88,9 @@ struct gb_store {
 	bool audit_dbs;                 /* false: a read-only open found none */
 	MDB_dbi requests_db;            /* catalog (issue 7) */
 	bool requests_dbs;              /* false: a read-only open found none */
+	MDB_dbi dedupe_db;              /* record id tags (dedupe) */
+	MDB_dbi dedupe_age_db;          /* the same entries by broker time */
+	uint64_t dedupe_window_ns;      /* atomic; 0: dedupe off */
 	size_t max_key;                 /* LMDB's key size limit */
 	/* Readers hold it shared for the life of their read transaction; the
 	 * writer holds it exclusively to grow the map, which LMDB allows only
@@ -90,6 +99,8 @@ struct gb_store {
 	bool resize_lock_ready;
 	uint64_t map_size;              /* writer thread: the map's size now */
 	/* Writer thread only. */
+	uint32_t *tag_order;            /* dedupe scratch: record indexes */
+	size_t tag_order_cap;
 	uint32_t next_stream_id;        /* 0 once every id is used */
 	struct stream_cache cache;
 };
@@ -639,6 +650,8 @@ static int open_databases(gb_store *s, MDB_txn *txn)
 		{"checkpoints", &s->checkpoints_db}, /* audit (issue 4) */
 		{"policies", &s->policies_db},       /* audit (issue 4) */
 		{"requests", &s->requests_db},       /* catalog (issue 7) */
+		{"dedupe", &s->dedupe_db},           /* record ids */
+		{"dedupe_age", &s->dedupe_age_db},
 	};
 
 	s->audit_dbs = true;
@@ -754,6 +767,7 @@ void gb_store_close(gb_store **sp)
 	if (s->env)
 		mdb_env_close(s->env);
 	cache_clear(&s->cache);
+	free(s->tag_order);
 	if (s->resize_lock_ready)
 		pthread_rwlock_destroy(&s->resize_lock);
 	free(s);
@@ -1133,6 +1147,231 @@ static int stream_append(struct group *g, gb_write *w, size_t dlen)
 	return 0;
 }
 
+/* ------------------------------------------------------------ dedupe
+ *
+ *   dedupe      dataset \0 producer \0 tag[16] -> u64be broker time ||
+ *               u64be offset of the record
+ *   dedupe_age  u64be broker time || the dedupe key -> empty
+ *
+ * An entry counts while time + window > now; older ones are ignored on
+ * lookup, replaced when the tag comes again, and removed a few hundred per
+ * group from the front of dedupe_age (DESIGN §7). */
+
+void gb_store_set_dedupe_window(gb_store *s, uint64_t window_ns)
+{
+	__atomic_store_n(&s->dedupe_window_ns, window_ns, __ATOMIC_RELAXED);
+}
+
+static uint64_t dedupe_window(const gb_store *s)
+{
+	return __atomic_load_n(&s->dedupe_window_ns, __ATOMIC_RELAXED);
+}
+
+static bool tag_set(const uint8_t *tag)
+{
+	return !sodium_is_zero(tag, TAG_BYTES);
+}
+
+/* An entry of time `t` still counts at `now`. */
+static bool dedupe_live(uint64_t t, uint64_t now, uint64_t window)
+{
+	return t >= now || now - t < window;
+}
+
+/* Order record indexes by tag, then index (qsort_r). */
+static int tag_order_cmp(const void *a, const void *b, void *ctx)
+{
+	const uint8_t *tags = ctx;
+	uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+	int c = memcmp(tags + (size_t)i * TAG_BYTES, tags + (size_t)j * TAG_BYTES,
+		       TAG_BYTES);
+
+	return c ? c : (i > j) - (i < j);
+}
+
+/* Look up the entry of `tag`, put after `key`'s prefix (`plen` bytes).
+ * 1 with its time and offset, 0 when absent. */
+static int dedupe_get(struct group *g, uint8_t *key, size_t plen,
+		      const uint8_t *tag, uint64_t *t, uint64_t *offset)
+{
+	MDB_val k = {plen + TAG_BYTES, key}, v;
+	int rc;
+
+	memcpy(key + plen, tag, TAG_BYTES);
+	rc = mdb_get(g->txn, g->s->dedupe_db, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return write_error(rc);
+	if (v.mv_size != DEDUPE_VALUE_BYTES)
+		return GB_ECORRUPT;
+	*t = get_be64(v.mv_data);
+	*offset = get_be64((const uint8_t *)v.mv_data + 8);
+	return 1;
+}
+
+/* Which records of w were stored before (a live entry) or repeat an
+ * earlier record of the batch: their indexes, ascending, in w->dup_records
+ * and w->dup_count; *first_offset is where record 0 was stored when it is
+ * one of them. */
+static int dedupe_check(struct group *g, gb_write *w, uint8_t *key,
+			size_t plen, uint64_t window, uint64_t *first_offset)
+{
+	gb_store *s = g->s;
+	const uint8_t *tags = w->record_tags;
+	uint32_t n = w->record_count, m = 0;
+	uint32_t *order;
+	int rc;
+
+	if (s->tag_order_cap < n) {
+		order = realloc(s->tag_order, (size_t)n * sizeof *order);
+		if (!order)
+			return GB_ENOMEM;
+		s->tag_order = order;
+		s->tag_order_cap = n;
+	}
+	order = s->tag_order;
+	/* dup_records doubles as the "is a duplicate" mark until the end. */
+	memset(w->dup_records, 0, (size_t)n * sizeof *w->dup_records);
+	for (uint32_t i = 0; i < n; i++)
+		if (tag_set(tags + (size_t)i * TAG_BYTES))
+			order[m++] = i;
+	qsort_r(order, m, sizeof *order, tag_order_cmp, (void *)tags);
+	for (uint32_t k = 0; k < m; k++) {
+		uint32_t i = order[k];
+		uint64_t t, off;
+
+		if (k > 0 && memcmp(tags + (size_t)order[k - 1] * TAG_BYTES,
+				    tags + (size_t)i * TAG_BYTES, TAG_BYTES) == 0) {
+			w->dup_records[i] = 1; /* repeats a record before it */
+			continue;
+		}
+		rc = dedupe_get(g, key, plen, tags + (size_t)i * TAG_BYTES, &t,
+				&off);
+		if (rc < 0)
+			return rc;
+		if (rc == 1 && dedupe_live(t, w->now_ns, window)) {
+			w->dup_records[i] = 1;
+			if (i == 0)
+				*first_offset = off;
+		}
+	}
+	w->dup_count = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (w->dup_records[i])
+			w->dup_records[w->dup_count++] = i;
+	return 0;
+}
+
+/* Enter the tags of a batch stored at `base` at broker time `t`. */
+static int dedupe_insert(struct group *g, const gb_write *w, uint8_t *key,
+			 size_t plen, uint64_t t, uint64_t base)
+{
+	uint8_t val[DEDUPE_VALUE_BYTES], age[COMPOSITE_KEY_MAX + 8 + TAG_BYTES];
+	MDB_val k, v;
+	int rc;
+
+	for (uint32_t i = 0; i < w->record_count; i++) {
+		const uint8_t *tag = w->record_tags + (size_t)i * TAG_BYTES;
+		uint64_t old_t, old_off;
+
+		if (!tag_set(tag))
+			continue;
+		rc = dedupe_get(g, key, plen, tag, &old_t, &old_off);
+		if (rc < 0)
+			return rc == GB_ECORRUPT ? GB_EIO : rc;
+		if (rc == 1 && old_t != t) {
+			/* An expired entry is replaced: drop its age key. */
+			put_be64(age, old_t);
+			memcpy(age + 8, key, plen + TAG_BYTES);
+			k = (MDB_val){8 + plen + TAG_BYTES, age};
+			rc = mdb_del(g->txn, g->s->dedupe_age_db, &k, NULL);
+			if (rc && rc != MDB_NOTFOUND)
+				return write_error(rc);
+		}
+		put_be64(val, t);
+		put_be64(val + 8, base + i);
+		k = (MDB_val){plen + TAG_BYTES, key};
+		v = (MDB_val){sizeof val, val};
+		rc = mdb_put(g->txn, g->s->dedupe_db, &k, &v, 0);
+		if (rc)
+			return write_error(rc);
+		put_be64(age, t);
+		memcpy(age + 8, key, plen + TAG_BYTES);
+		k = (MDB_val){8 + plen + TAG_BYTES, age};
+		v = (MDB_val){0, age};
+		rc = mdb_put(g->txn, g->s->dedupe_age_db, &k, &v, 0);
+		if (rc)
+			return write_error(rc);
+	}
+	return 0;
+}
+
+/* Remove up to `limit` entries that no longer count at `now`, oldest
+ * first. A malformed age key has nothing to keep it for and goes too. */
+static int dedupe_prune(struct group *g, uint64_t now, uint64_t window,
+			size_t limit)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(g->txn, g->s->dedupe_age_db, &cur);
+	if (rc)
+		return write_error(rc);
+	for (size_t done = 0; done < limit; done++) {
+		MDB_val dk, dv;
+		uint64_t t = 0;
+
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if (rc)
+			break;
+		if (k.mv_size > 8) {
+			t = get_be64(k.mv_data);
+			if (dedupe_live(t, now, window))
+				break;
+			/* Only the entry of this time: a newer one replaced
+			 * it. */
+			dk = (MDB_val){k.mv_size - 8, (uint8_t *)k.mv_data + 8};
+			if (mdb_get(g->txn, g->s->dedupe_db, &dk, &dv) == 0 &&
+			    dv.mv_size == DEDUPE_VALUE_BYTES &&
+			    get_be64(dv.mv_data) == t) {
+				rc = mdb_del(g->txn, g->s->dedupe_db, &dk, NULL);
+				if (rc)
+					break;
+			}
+		}
+		rc = mdb_cursor_del(cur, 0);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc && rc != MDB_NOTFOUND ? write_error(rc) : 0;
+}
+
+/* A batch all of whose records were stored before: use its seq, pointing
+ * at where its first record is, and store nothing else. */
+static int dedupe_consume_seq(struct group *g, gb_write *w, uint8_t *key,
+			      size_t plen, uint64_t first_offset)
+{
+	uint8_t pseq_val[PSEQ_VALUE_BYTES];
+	MDB_val k, v;
+	int rc;
+
+	put_be64(key + plen, w->producer_seq);
+	put_be64(pseq_val, first_offset);
+	put_be32(pseq_val + 8, w->record_count);
+	k = (MDB_val){plen + SEQ_BYTES, key};
+	v = (MDB_val){sizeof pseq_val, pseq_val};
+	rc = mdb_put(g->txn, g->s->pseq_db, &k, &v, 0);
+	if (rc)
+		return write_error(rc);
+	w->duplicate = true;
+	w->base_offset = first_offset;
+	w->result = 0;
+	return 0;
+}
+
 /* Apply one APPEND item. Rejections land in w->result and return 0; a
  * negative return is a transaction failure that ends the group. Every
  * rejection is decided before the first put, so a rejected item leaves
@@ -1143,7 +1382,7 @@ static int apply_append(struct group *g, gb_write *w)
 	uint8_t key[COMPOSITE_KEY_MAX];
 	uint8_t pseq_val[PSEQ_VALUE_BYTES];
 	size_t plen, dlen;
-	uint64_t last_seq;
+	uint64_t last_seq, window;
 	bool have_last;
 	MDB_val k, v;
 	int rc;
@@ -1152,7 +1391,9 @@ static int apply_append(struct group *g, gb_write *w)
 	if (pseq_prefix(s, w->dataset, w->producer, key, &plen) < 0 ||
 	    !w->signed_batch || w->signed_batch_len == 0 ||
 	    w->signed_batch_len > SIZE_MAX - GB_STORED_HEADER_BYTES ||
-	    w->record_count == 0 || w->producer_seq == 0)
+	    w->record_count == 0 || w->producer_seq == 0 ||
+	    (w->record_tags && (!w->dup_records ||
+				8 + plen + TAG_BYTES > s->max_key)))
 		return reject(w, GB_EINVAL);
 	dlen = strlen(w->dataset);
 
@@ -1172,10 +1413,30 @@ static int apply_append(struct group *g, gb_write *w)
 		if (rc != 0)
 			return rc < 0 ? group_failure(rc) : 0;
 	}
+	window = w->record_tags ? dedupe_window(s) : 0;
+	if (window) {
+		uint64_t first_offset = 0;
+
+		rc = dedupe_check(g, w, key, plen, window, &first_offset);
+		if (rc == GB_ECORRUPT)
+			return reject(w, rc);
+		if (rc < 0)
+			return rc == GB_ENOMEM ? GB_EIO : rc;
+		if (w->dup_count == w->record_count)
+			return dedupe_consume_seq(g, w, key, plen, first_offset);
+		if (w->dup_count)
+			return reject(w, GB_EDUPLICATE);
+	}
 
 	rc = stream_append(g, w, dlen);
 	if (rc < 0 || w->result != 0)
 		return rc;
+	if (window) {
+		rc = dedupe_insert(g, w, key, plen, w->broker_time_ns,
+				   w->base_offset);
+		if (rc < 0)
+			return rc;
+	}
 
 	put_be64(key + plen, w->producer_seq);
 	put_be64(pseq_val, w->base_offset);
@@ -1219,6 +1480,7 @@ static void clear_results(gb_write *w, int result)
 {
 	w->result = result;
 	w->duplicate = false;
+	w->dup_count = 0;
 	w->base_offset = 0;
 	w->broker_time_ns = 0;
 	memset(w->chain_hash, 0, GB_HASH_BYTES);
@@ -1312,6 +1574,21 @@ static int map_grow(gb_store *s)
 	return 0;
 }
 
+/* Remove expired dedupe entries, more than the group can add. */
+static int group_prune(struct group *g, const gb_write *items, size_t n)
+{
+	uint64_t now = 0;
+	size_t limit = DEDUPE_PRUNE_BASE;
+
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].now_ns > now)
+			now = items[i].now_ns;
+		if (items[i].kind == GB_WRITE_APPEND && items[i].record_tags)
+			limit += 2 * (size_t)items[i].record_count;
+	}
+	return dedupe_prune(g, now, dedupe_window(g->s), limit);
+}
+
 /* One attempt at the group: apply every item, commit and sync. */
 static int write_group_once(gb_store *s, gb_write *items, size_t n)
 {
@@ -1333,6 +1610,9 @@ static int write_group_once(gb_store *s, gb_write *items, size_t n)
 		rc = write_error(rc);
 		goto err;
 	}
+	rc = group_prune(&g, items, n);
+	if (rc < 0)
+		goto err;
 	for (size_t i = 0; i < n;) {
 		size_t len = items[i].unit_len > 1 ? items[i].unit_len : 1;
 

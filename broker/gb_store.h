@@ -17,6 +17,9 @@
  *             the config bytes   (every load of that config, in order)
  *   requests  u64be id -> serialized AccessRequestInfo   (access requests,
  *             issue 7; ids dense from 1, the key is the authority on the id)
+ *   dedupe    dataset \0 producer \0 record tag[16] -> u64be broker time ||
+ *             u64be offset   (record ids seen inside the dedupe window)
+ *   dedupe_age  u64be broker time || dedupe key -> empty (expiry order)
  *
  * The audit trail is the stream GB_AUDIT_STREAM ("_audit"): its entries are
  * stored like batches, one serialized AuditEvent each, hash-chained the same
@@ -98,9 +101,17 @@ typedef struct gb_write {
 	const uint8_t *policy_hash;     /* POLICY: GB_HASH_BYTES, of `value` */
 	uint64_t request_id;            /* REQUEST (issue 7): the id to replace;
 					   0 stores a new request */
+	/* APPEND dedupe inputs: the batch header's record tags
+	 * (record_count x GB_RECORD_TAG_BYTES, zero tag = no id) or NULL, and
+	 * room for record_count indexes, required with tags. */
+	const uint8_t *record_tags;
+	uint32_t *dup_records;
 	/* results */
 	int result;                     /* 0 or GB_E... for this item */
-	bool duplicate;                 /* APPEND: seq already stored */
+	bool duplicate;                 /* APPEND: seq already stored, or every
+					   record by its tag (dup_count) */
+	uint32_t dup_count;             /* APPEND: records stored before by tag;
+					   their indexes in dup_records */
 	uint64_t base_offset;           /* APPEND: offset of the first record */
 	uint64_t broker_time_ns;        /* APPEND: stored time */
 	uint8_t chain_hash[GB_HASH_BYTES];
@@ -133,6 +144,16 @@ typedef struct gb_write {
  * under request_id, which must exist (GB_ENOTFOUND), or with request_id 0
  * under the next id (the last stored one + 1, so ids are dense from 1 even
  * when a commit fails), returned in stored_id.
+ * APPEND with record_tags and a dedupe window set (gb_store_set_dedupe_
+ * window), after the seq and epoch checks: a record whose tag was stored
+ * for (dataset, producer) less than the window ago (broker time), or
+ * repeats the tag of an earlier record of the batch, is a duplicate. All of
+ * them duplicates: nothing is appended, the seq is used (pseq points at the
+ * first record's offset), result 0, duplicate=true, base_offset = where
+ * record 0 was stored. Some: GB_EDUPLICATE with their indexes (ascending)
+ * in dup_records, nothing stored. None: the batch is appended and its tags
+ * entered with the batch's broker time. Each group first removes a few
+ * hundred expired entries, more than it can add.
  * A per-item rejection does not affect other items. When the map is full
  * (MDB_MAP_FULL) the map is doubled, waiting for readers of this process to
  * end their transactions, and the group is run again; only a map that
@@ -141,6 +162,10 @@ typedef struct gb_write {
  * error, nothing is stored, and the function returns it. Returns 0 when the
  * commit is durable. */
 int gb_store_write_group(gb_store *s, gb_write *items, size_t n);
+
+/* The dedupe window in nanoseconds of broker time (0: off; tags are then
+ * neither checked nor entered, and old entries drain). Any thread. */
+void gb_store_set_dedupe_window(gb_store *s, uint64_t window_ns);
 
 /* Size of the map in bytes now (it grows when full). Writer thread. */
 uint64_t gb_store_map_size(const gb_store *s);

@@ -1114,6 +1114,212 @@ static void test_map_growth(void)
 	free(big);
 }
 
+/* ------------------------------------------------------------ dedupe */
+
+/* Entries in the dedupe db and its age index, read behind the store. */
+static void raw_dedupe_counts(const char *dir, size_t *entries, size_t *ages)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi d, a;
+	MDB_stat st;
+
+	*entries = *ages = SIZE_MAX;
+	if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 16) ||
+	    mdb_env_open(env, dir, MDB_RDONLY, 0600) ||
+	    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) ||
+	    mdb_dbi_open(txn, "dedupe", 0, &d) ||
+	    mdb_dbi_open(txn, "dedupe_age", 0, &a))
+		goto out;
+	if (mdb_stat(txn, d, &st) == 0)
+		*entries = st.ms_entries;
+	if (mdb_stat(txn, a, &st) == 0)
+		*ages = st.ms_entries;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (env)
+		mdb_env_close(env);
+}
+
+/* Tags of ids "t<k>", one per record; k = 0 gives a zero tag (no id). */
+static void make_tags(uint8_t *tags, const unsigned *ids, size_t n)
+{
+	memset(tags, 0, n * 16);
+	for (size_t i = 0; i < n; i++)
+		if (ids[i]) {
+			tags[i * 16] = (uint8_t)ids[i];
+			tags[i * 16 + 15] = 0xee;
+		}
+}
+
+/* Publish a batch of `n` records with the tags of `ids` at `now`. */
+static gb_write tagged(struct model *m, const char *producer, uint64_t seq,
+		       const unsigned *ids, uint32_t n, uint64_t now,
+		       uint8_t *data, uint8_t *tags, uint32_t *dups)
+{
+	gb_write w;
+
+	fill_batch(data, 64, m->tag, seq);
+	make_tags(tags, ids, n);
+	w = append_item(m->dataset, producer, seq, n, data, 64, now);
+	w.record_tags = tags;
+	w.dup_records = dups;
+	return w;
+}
+
+static int write_one(gb_store *s, gb_write *w)
+{
+	int rc = gb_store_write_group(s, w, 1);
+
+	return rc ? rc : w->result;
+}
+
+static void test_dedupe(void)
+{
+	static struct model m, q; /* q: only its batches' bytes */
+	char dir[128];
+	gb_store *s = NULL;
+	uint8_t data[2][64], tags[2][8 * 16];
+	uint32_t dups[2][8];
+	gb_write w[2];
+	gb_stream_info info;
+	uint64_t seq;
+	size_t entries, ages;
+
+	make_dir(dir, sizeof dir, "dedupe");
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	model_init(&m, "ds.dedupe", 'd');
+	model_init(&q, "ds.dedupe", 'd');
+	gb_store_set_dedupe_window(s, 100);
+
+	/* New ids are stored and entered. */
+	w[0] = tagged(&m, "p", 1, (unsigned[]){1, 2, 3}, 3, 1000, data[0],
+		      tags[0], dups[0]);
+	CHECK_RC(write_one(s, &w[0]), 0);
+	CHECK(!w[0].duplicate && w[0].dup_count == 0 && w[0].base_offset == 0);
+	model_accept(&m, &w[0]);
+
+	/* All stored before: nothing appended, the seq is used, the offset
+	 * is the first record's; a retry of that seq says the same. */
+	w[0] = tagged(&m, "p", 2, (unsigned[]){1, 2, 3}, 3, 1050, data[0],
+		      tags[0], dups[0]);
+	CHECK_RC(write_one(s, &w[0]), 0);
+	CHECK(w[0].duplicate && w[0].dup_count == 3 && w[0].base_offset == 0);
+	CHECK_RC(gb_store_stream_info(s, m.dataset, &info), 0);
+	CHECK(info.next_offset == 3 && info.batch_count == 1);
+	CHECK_RC(gb_store_last_seq(s, m.dataset, "p", &seq), 0);
+	CHECK(seq == 2);
+	w[0] = tagged(&m, "p", 2, (unsigned[]){1, 2, 3}, 3, 1060, data[0],
+		      tags[0], dups[0]);
+	CHECK_RC(write_one(s, &w[0]), 0);
+	CHECK(w[0].duplicate && w[0].base_offset == 0);
+
+	/* Some stored before: refused with their indexes, nothing stored. */
+	w[0] = tagged(&m, "p", 3, (unsigned[]){4, 3, 5, 1}, 4, 1070, data[0],
+		      tags[0], dups[0]);
+	CHECK_RC(write_one(s, &w[0]), GB_EDUPLICATE);
+	CHECK(w[0].dup_count == 2 && dups[0][0] == 1 && dups[0][1] == 3);
+	CHECK_RC(gb_store_last_seq(s, m.dataset, "p", &seq), 0);
+	CHECK(seq == 2);
+	/* The same seq without them goes in. */
+	w[0] = tagged(&m, "p", 3, (unsigned[]){4, 5}, 2, 1070, data[0],
+		      tags[0], dups[0]);
+	CHECK_RC(write_one(s, &w[0]), 0);
+	CHECK(!w[0].duplicate && w[0].base_offset == 3);
+	model_accept(&m, &w[0]);
+
+	/* A record repeating an earlier one of its batch is a duplicate;
+	 * records without ids never are. */
+	w[0] = tagged(&m, "p", 4, (unsigned[]){6, 0, 6, 7, 0}, 5, 1080,
+		      data[0], tags[0], dups[0]);
+	CHECK_RC(write_one(s, &w[0]), GB_EDUPLICATE);
+	CHECK(w[0].dup_count == 1 && dups[0][0] == 2);
+	w[0] = tagged(&m, "p", 4, (unsigned[]){0, 0}, 2, 1080, data[0],
+		      tags[0], dups[0]);
+	CHECK_RC(write_one(s, &w[0]), 0);
+	model_accept(&m, &w[0]);
+	w[0] = tagged(&m, "p", 5, (unsigned[]){0, 0}, 2, 1081, data[0],
+		      tags[0], dups[0]);
+	CHECK_RC(write_one(s, &w[0]), 0);
+	CHECK(!w[0].duplicate);
+	model_accept(&m, &w[0]);
+
+	/* Two batches of one group with the same id: the second is a
+	 * duplicate of the first, which the group has just stored. */
+	w[0] = tagged(&m, "p", 6, (unsigned[]){8}, 1, 1090, data[0], tags[0],
+		      dups[0]);
+	w[1] = tagged(&m, "p", 7, (unsigned[]){8}, 1, 1090, data[1], tags[1],
+		      dups[1]);
+	CHECK_RC(gb_store_write_group(s, w, 2), 0);
+	CHECK_RC(w[0].result, 0);
+	CHECK_RC(w[1].result, 0);
+	CHECK(!w[0].duplicate && w[1].duplicate &&
+	      w[1].base_offset == w[0].base_offset);
+	model_accept(&m, &w[0]);
+
+	/* Ids are per producer. */
+	w[0] = tagged(&q, "q", 1, (unsigned[]){1}, 1, 1095, data[0], tags[0],
+		      dups[0]);
+	CHECK_RC(write_one(s, &w[0]), 0);
+	CHECK(!w[0].duplicate);
+	model_accept(&m, &w[0]); /* the same stream and batch bytes */
+
+	/* After the window (stored at 1000, window 100) id 1 is new again;
+	 * without a window nothing is checked. */
+	w[0] = tagged(&m, "p", 8, (unsigned[]){1, 2}, 2, 1100, data[0],
+		      tags[0], dups[0]);
+	CHECK_RC(write_one(s, &w[0]), 0);
+	CHECK(!w[0].duplicate && w[0].dup_count == 0);
+	model_accept(&m, &w[0]);
+	w[0] = tagged(&m, "p", 9, (unsigned[]){1, 2}, 2, 1110, data[0],
+		      tags[0], dups[0]);
+	CHECK_RC(write_one(s, &w[0]), 0);
+	CHECK(w[0].duplicate); /* entered again at 1100 */
+	/* Without tags' room the item is refused alone. */
+	w[0] = tagged(&m, "p", 10, (unsigned[]){9}, 1, 1130, data[0], tags[0],
+		      dups[0]);
+	w[0].dup_records = NULL;
+	CHECK_RC(write_one(s, &w[0]), GB_EINVAL);
+	gb_store_close(&s);
+
+	/* Entries live on across a restart, and expire by broker time: a
+	 * later group removes them. */
+	raw_dedupe_counts(dir, &entries, &ages);
+	CHECK(entries == 6 && ages == 6); /* 1 2 (1100), 4 5, 8, q's 1 */
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	gb_store_set_dedupe_window(s, 100);
+	w[0] = tagged(&m, "p", 10, (unsigned[]){4, 9}, 2, 1150, data[0],
+		      tags[0], dups[0]);
+	CHECK_RC(write_one(s, &w[0]), GB_EDUPLICATE); /* 4 is from 1070 */
+	w[0] = tagged(&m, "p", 10, (unsigned[]){9}, 1, 5000, data[0], tags[0],
+		      dups[0]);
+	CHECK_RC(write_one(s, &w[0]), 0);
+	model_accept(&m, &w[0]);
+	gb_store_close(&s);
+	raw_dedupe_counts(dir, &entries, &ages);
+	CHECK(entries == 1 && ages == 1); /* only id 9, from 5000 */
+
+	/* Without a window nothing is checked and old entries drain. */
+	CHECK_RC(gb_store_open(dir, 0, &s), 0);
+	if (!s)
+		return;
+	w[0] = tagged(&m, "p", 11, (unsigned[]){9}, 1, 5010, data[0], tags[0],
+		      dups[0]);
+	CHECK_RC(write_one(s, &w[0]), 0);
+	CHECK(!w[0].duplicate);
+	model_accept(&m, &w[0]);
+	check_stream(s, &m, 0);
+	CHECK_RC(gb_store_verify_stream(s, m.dataset, NULL), 0);
+	gb_store_close(&s);
+	raw_dedupe_counts(dir, &entries, &ages);
+	CHECK(entries == 0 && ages == 0);
+}
+
 /* ------------------------------------------------------------ seq rule */
 
 static void test_sequence_rule(void)
@@ -1664,6 +1870,7 @@ int main(void)
 	test_cursors_and_reopen();
 	test_corruption();
 	test_map_growth();
+	test_dedupe();
 	test_epochs();
 	test_threads("threads", 0, 512);
 	test_threads("threads-grow", 256u << 10, 16u << 10);

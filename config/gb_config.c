@@ -1114,7 +1114,8 @@ static int get_path(struct loader *ld, const yaml_node_t *node,
 }
 
 enum { BROKER_LISTEN, BROKER_DATA_DIR, BROKER_KEY, BROKER_MAP_SIZE,
-       BROKER_CHECKPOINT_BATCHES, BROKER_CHECKPOINT_SECONDS, BROKER_FIELDS };
+       BROKER_CHECKPOINT_BATCHES, BROKER_CHECKPOINT_SECONDS,
+       BROKER_DEDUPE_SECONDS, BROKER_FIELDS };
 static const struct field broker_fields[BROKER_FIELDS] = {
 	[BROKER_LISTEN] = {"listen", true},
 	[BROKER_DATA_DIR] = {"data_dir", true},
@@ -1122,6 +1123,7 @@ static const struct field broker_fields[BROKER_FIELDS] = {
 	[BROKER_MAP_SIZE] = {"map_size", false},
 	[BROKER_CHECKPOINT_BATCHES] = {"checkpoint_batches", false},
 	[BROKER_CHECKPOINT_SECONDS] = {"checkpoint_seconds", false},
+	[BROKER_DEDUPE_SECONDS] = {"dedupe_seconds", false},
 };
 
 static int parse_broker(struct loader *ld, const yaml_node_t *node)
@@ -1160,6 +1162,11 @@ static int parse_broker(struct loader *ld, const yaml_node_t *node)
 		rc = get_count(ld, v[BROKER_CHECKPOINT_SECONDS],
 			       "broker.checkpoint_seconds", 1,
 			       GB_CHECKPOINT_SECONDS_MAX, &b->checkpoint_seconds);
+	b->dedupe_seconds = GB_DEDUPE_SECONDS_DEFAULT;
+	if (rc == 0 && v[BROKER_DEDUPE_SECONDS])
+		rc = get_count(ld, v[BROKER_DEDUPE_SECONDS],
+			       "broker.dedupe_seconds", 0,
+			       GB_DEDUPE_SECONDS_MAX, &b->dedupe_seconds);
 	return rc;
 }
 

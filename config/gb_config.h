@@ -93,12 +93,18 @@ typedef struct gb_broker_settings {
 	 * after this many of them or this many seconds, whichever is first. */
 	uint64_t checkpoint_batches;    /* 1..GB_CHECKPOINT_BATCHES_MAX, default 1000 */
 	uint64_t checkpoint_seconds;    /* 1..GB_CHECKPOINT_SECONDS_MAX, default 60 */
+	/* A record sent again with the same id by the same department to the
+	 * same dataset within this many seconds (broker time) is stored once
+	 * (DESIGN §7). 0: off. */
+	uint64_t dedupe_seconds;        /* 0..GB_DEDUPE_SECONDS_MAX, default 120 */
 } gb_broker_settings;
 
 #define GB_CHECKPOINT_BATCHES_DEFAULT 1000
 #define GB_CHECKPOINT_BATCHES_MAX 1000000
 #define GB_CHECKPOINT_SECONDS_DEFAULT 60
 #define GB_CHECKPOINT_SECONDS_MAX 86400
+#define GB_DEDUPE_SECONDS_DEFAULT 120
+#define GB_DEDUPE_SECONDS_MAX 604800    /* a week */
 
 typedef struct gb_registry gb_registry;
 

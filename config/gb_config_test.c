@@ -108,6 +108,7 @@ static void test_example(const char *path)
 	b = gb_registry_broker(reg);
 	CHECK_STR(b->listen, "tcp://127.0.0.1:7780");
 	CHECK(b->map_size == UINT64_C(1073741824));
+	CHECK(b->dedupe_seconds == 300);
 	snprintf(dir, sizeof dir, "%s", path);
 	slash = strrchr(dir, '/');
 	if (slash)
@@ -432,6 +433,7 @@ static void test_minimal(void)
 		CHECK(gb_registry_find_dataset(reg, "tax.invoices") == NULL);
 		CHECK(gb_registry_find_grant(reg, "tax.invoices", "tax") == NULL);
 		CHECK(gb_registry_broker(reg)->map_size == 0);
+		CHECK(gb_registry_broker(reg)->dedupe_seconds == GB_DEDUPE_SECONDS_DEFAULT);
 	}
 	gb_registry_destroy(&reg);
 

@@ -21,7 +21,7 @@
 /* KDF context and subkey ids: changing them changes every derived key. */
 static const char kdf_context[crypto_kdf_CONTEXTBYTES] = {'g', 'o', 'v', 'b',
 							   'u', 's', '0', '1'};
-enum { KDF_ID_SIGN = 1, KDF_ID_BOX = 2 };
+enum { KDF_ID_SIGN = 1, KDF_ID_BOX = 2, KDF_ID_DEDUPE = 3 };
 
 struct gb_identity {
 	uint8_t master[GB_MASTER_BYTES];
@@ -29,6 +29,7 @@ struct gb_identity {
 	uint8_t sign_pk[GB_SIGN_PK_BYTES];
 	uint8_t box_sk[GB_BOX_SK_BYTES];
 	uint8_t box_pk[GB_BOX_PK_BYTES];
+	uint8_t dedupe_key[crypto_generichash_KEYBYTES];
 };
 
 /* Derive both keypairs from id->master. */
@@ -46,6 +47,10 @@ static int identity_derive(gb_identity *id)
 	if (crypto_kdf_derive_from_key(seed, crypto_box_SEEDBYTES, KDF_ID_BOX,
 				       kdf_context, id->master) != 0 ||
 	    crypto_box_seed_keypair(id->box_pk, id->box_sk, seed) != 0)
+		goto out;
+	if (crypto_kdf_derive_from_key(id->dedupe_key, sizeof id->dedupe_key,
+				       KDF_ID_DEDUPE, kdf_context,
+				       id->master) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -207,6 +212,7 @@ const uint8_t *gb_identity_sign_pk(const gb_identity *id) { return id->sign_pk; 
 const uint8_t *gb_identity_sign_sk(const gb_identity *id) { return id->sign_sk; }
 const uint8_t *gb_identity_box_pk(const gb_identity *id) { return id->box_pk; }
 const uint8_t *gb_identity_box_sk(const gb_identity *id) { return id->box_sk; }
+const uint8_t *gb_identity_dedupe_key(const gb_identity *id) { return id->dedupe_key; }
 
 int gb_identity_format_public(const gb_identity *id, const char *dept,
 			      char *buf, size_t len)

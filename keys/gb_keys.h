@@ -44,6 +44,10 @@ const uint8_t *gb_identity_sign_pk(const gb_identity *id);
 const uint8_t *gb_identity_sign_sk(const gb_identity *id);
 const uint8_t *gb_identity_box_pk(const gb_identity *id);
 const uint8_t *gb_identity_box_sk(const gb_identity *id);
+/* Secret key of the department's record id tags (dedupe), the
+ * crypto_generichash_KEYBYTES (= GB_DEDUPE_KEY_BYTES of gb_envelope.h)
+ * that gb_record_tag_begin takes. */
+const uint8_t *gb_identity_dedupe_key(const gb_identity *id);
 
 /* Write the YAML public description ("id:", "sign_key:", "box_key:" lines)
  * into buf. Returns GB_EINVAL when buf is too small. */

@@ -332,6 +332,17 @@ static int validate_server(const gb_server_frame *f, char *why, size_t why_len)
 		if (strlen(f->error->message) > GB_MAX_MESSAGE_LEN)
 			return gb_why(why, why_len, GB_EINVAL,
 				    "error.message: too long");
+		/* dedupe: indexes of a batch, ascending */
+		if (f->error->n_duplicate_records > GB_MAX_BATCH_RECORDS)
+			return gb_why(why, why_len, GB_ETOOBIG,
+				    "error.duplicate_records: more than a "
+				    "batch holds");
+		for (size_t i = 1; i < f->error->n_duplicate_records; i++)
+			if (f->error->duplicate_records[i] <=
+			    f->error->duplicate_records[i - 1])
+				return gb_why(why, why_len, GB_EINVAL,
+					    "error.duplicate_records: not "
+					    "ascending");
 		return 0;
 	default:
 		return gb_why(why, why_len, GB_EPROTO,

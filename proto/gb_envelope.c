@@ -15,6 +15,7 @@
 
 static const char pae_domain[] = "govbus/v1/batch";
 static const char commit_domain[] = "govbus/v1/key-commitment";
+static const char tag_domain[] = "govbus/v1/record-id";
 
 struct gb_envelope {
 	Govbus__V1__SignedBatch *sb;
@@ -43,6 +44,37 @@ void gb_pae_digest(const char *domain, const uint8_t *const *parts,
 		crypto_generichash_update(&st, parts[i], lens[i]);
 	}
 	crypto_generichash_final(&st, out, GB_PAE_DIGEST_BYTES);
+}
+
+void gb_record_tag_begin(crypto_generichash_state *base,
+			 const uint8_t key[GB_DEDUPE_KEY_BYTES],
+			 const char *dataset)
+{
+	uint8_t le[8];
+	size_t len = strlen(dataset);
+
+	crypto_generichash_init(base, key, GB_DEDUPE_KEY_BYTES,
+				GB_RECORD_TAG_BYTES);
+	crypto_generichash_update(base, (const uint8_t *)tag_domain,
+				  sizeof tag_domain - 1);
+	put_u64le(le, len);
+	crypto_generichash_update(base, le, sizeof le);
+	crypto_generichash_update(base, (const uint8_t *)dataset, len);
+}
+
+void gb_record_tag(const crypto_generichash_state *base, const char *id,
+		   size_t id_len, uint8_t out[GB_RECORD_TAG_BYTES])
+{
+	crypto_generichash_state st = *base;
+	uint8_t le[8];
+
+	put_u64le(le, id_len);
+	crypto_generichash_update(&st, le, sizeof le);
+	crypto_generichash_update(&st, (const uint8_t *)id, id_len);
+	crypto_generichash_final(&st, out, GB_RECORD_TAG_BYTES);
+	if (sodium_is_zero(out, GB_RECORD_TAG_BYTES))
+		out[GB_RECORD_TAG_BYTES - 1] = 1; /* all zero means "no id" */
+	sodium_memzero(&st, sizeof st);
 }
 
 /* The batch signature's message: PAE of header and ciphertext. */
@@ -88,6 +120,11 @@ int gb_envelope_build(const gb_batch_meta *meta, const uint8_t *records,
 	hdr.created_at_ns = meta->created_at_ns;
 	hdr.key_epoch = meta->key_epoch;
 	hdr.record_count = meta->record_count;
+	if (meta->record_tags) {
+		hdr.record_tags.data = (uint8_t *)meta->record_tags;
+		hdr.record_tags.len = (size_t)meta->record_count *
+				      GB_RECORD_TAG_BYTES;
+	}
 	if (dataset_key) {
 		randombytes_buf(nonce, sizeof nonce);
 		gb_envelope_key_commitment(dataset_key, commitment);
@@ -161,6 +198,13 @@ static int validate_header(const Govbus__V1__BatchHeader *h, char *why,
 		return gb_why(why, why_len, GB_ETOOBIG,
 			    "header.record_count: %u, limit %u",
 			    h->record_count, GB_MAX_BATCH_RECORDS);
+	if (h->record_tags.len &&
+	    h->record_tags.len != (size_t)h->record_count * GB_RECORD_TAG_BYTES)
+		return gb_why(why, why_len, GB_EINVAL,
+			    "header.record_tags: %zu bytes, expected none or "
+			    "%d per record (%zu)",
+			    h->record_tags.len, GB_RECORD_TAG_BYTES,
+			    (size_t)h->record_count * GB_RECORD_TAG_BYTES);
 	if (h->key_epoch == 0) {
 		if (h->nonce.len || h->key_commitment.len)
 			return gb_why(why, why_len, GB_EINVAL,

@@ -13,6 +13,7 @@
 #ifndef GB_ENVELOPE_H
 #define GB_ENVELOPE_H
 
+#include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,8 @@
 #define GB_NONCE_BYTES 24
 #define GB_COMMITMENT_BYTES 32
 #define GB_PAE_DIGEST_BYTES 64
+#define GB_RECORD_TAG_BYTES 16
+#define GB_DEDUPE_KEY_BYTES crypto_generichash_KEYBYTES
 
 /* BLAKE2b-512 of the pre-authentication encoding (as in DSSE)
  * domain || u64le(len part_0) || part_0 || ... ; what govbus signs, so no
@@ -37,7 +40,23 @@ typedef struct gb_batch_meta {
 	uint64_t created_at_ns;
 	uint32_t key_epoch;           /* 0: clear; then dataset_key is NULL */
 	uint32_t record_count;
+	const uint8_t *record_tags;   /* NULL, or record_count x
+				       * GB_RECORD_TAG_BYTES (dedupe) */
 } gb_batch_meta;
+
+/* Record id tags (dedupe, DESIGN §7): the broker must recognise a record
+ * sent again without learning its id, so a tag is a keyed hash,
+ *   tag = BLAKE2b-128(key = the producer's dedupe key,
+ *         "govbus/v1/record-id" || u64le(len dataset) || dataset ||
+ *         u64le(len id) || id),
+ * never all zero (16 zero bytes mean "no id"). gb_record_tag_begin hashes
+ * the part shared by a dataset's records once; gb_record_tag finishes a
+ * copy for one id. */
+void gb_record_tag_begin(crypto_generichash_state *base,
+			 const uint8_t key[GB_DEDUPE_KEY_BYTES],
+			 const char *dataset);
+void gb_record_tag(const crypto_generichash_state *base, const char *id,
+		   size_t id_len, uint8_t out[GB_RECORD_TAG_BYTES]);
 
 /* Build one serialized SignedBatch from `records`, the bytes of a serialized
  * RecordList holding meta->record_count records. Seals them under

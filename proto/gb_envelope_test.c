@@ -17,7 +17,7 @@ static int build(uint32_t epoch, uint32_t n, uint8_t **out, size_t *len)
 	uint8_t *recs = NULL;
 	size_t rlen = 0, rcap = 0;
 	char payload[32];
-	gb_batch_meta m = {"tax", "tax.invoices", 7, 123, epoch, n};
+	gb_batch_meta m = {"tax", "tax.invoices", 7, 123, epoch, n, NULL};
 	int rc = 0;
 
 	for (uint32_t i = 0; i < n && rc == 0; i++) {
@@ -140,7 +140,7 @@ static void test_record_count(void)
 	uint8_t *recs = NULL, *buf = NULL;
 	size_t rlen = 0, rcap = 0, len = 0;
 	char why[256];
-	gb_batch_meta m = {"tax", "tax.invoices", 1, 1, 1, 3};
+	gb_batch_meta m = {"tax", "tax.invoices", 1, 1, 1, 3, NULL};
 
 	CHECK_RC(gb_envelope_append_record(&recs, &rlen, &rcap, (uint8_t *)"a", 1, 0, "id-1"), 0);
 	CHECK_RC(gb_envelope_append_record(&recs, &rlen, &rcap, (uint8_t *)"b", 1, 0, NULL), 0);
@@ -155,8 +155,8 @@ static void test_header_validation(void)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	gb_batch_meta bad_seq = {"tax", "tax.invoices", 0, 1, 0, 1};
-	gb_batch_meta bad_id = {"Tax!", "tax.invoices", 1, 1, 0, 1};
+	gb_batch_meta bad_seq = {"tax", "tax.invoices", 0, 1, 0, 1, NULL};
+	gb_batch_meta bad_id = {"Tax!", "tax.invoices", 1, 1, 0, 1, NULL};
 	gb_envelope *e = NULL;
 	char why[256];
 	uint8_t rec[] = {0x0a, 0x00};
@@ -175,6 +175,85 @@ static void test_header_validation(void)
 		 GB_EINVAL);
 }
 
+/* Record id tags: carried signed in the header, one per record or none;
+ * keyed, per dataset, never all zero. */
+static void test_record_tags(void)
+{
+	uint8_t dkey[GB_DEDUPE_KEY_BYTES], other[GB_DEDUPE_KEY_BYTES];
+	uint8_t tags[2 * GB_RECORD_TAG_BYTES], t[GB_RECORD_TAG_BYTES];
+	uint8_t rec[] = {0x0a, 0x00, 0x0a, 0x00};
+	crypto_generichash_state base, base2;
+	gb_batch_meta m = {"tax", "tax.invoices", 1, 1, 1, 2, tags};
+	const Govbus__V1__BatchHeader *h;
+	gb_envelope *e = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char why[256];
+
+	randombytes_buf(dkey, sizeof dkey);
+	randombytes_buf(other, sizeof other);
+	gb_record_tag_begin(&base, dkey, "tax.invoices");
+	gb_record_tag(&base, "inv-1", 5, tags);
+	gb_record_tag(&base, "inv-2", 5, tags + GB_RECORD_TAG_BYTES);
+	CHECK(memcmp(tags, tags + GB_RECORD_TAG_BYTES, GB_RECORD_TAG_BYTES) != 0);
+	CHECK(!sodium_is_zero(tags, GB_RECORD_TAG_BYTES));
+	/* The same id gives the same tag; another key or dataset does not. */
+	gb_record_tag(&base, "inv-1", 5, t);
+	CHECK(memcmp(t, tags, sizeof t) == 0);
+	gb_record_tag_begin(&base2, other, "tax.invoices");
+	gb_record_tag(&base2, "inv-1", 5, t);
+	CHECK(memcmp(t, tags, sizeof t) != 0);
+	gb_record_tag_begin(&base2, dkey, "tax.invoice");
+	gb_record_tag(&base2, "sinv-1", 6, t);
+	CHECK(memcmp(t, tags, sizeof t) != 0);
+
+	CHECK_RC(gb_envelope_build(&m, rec, sizeof rec, key, sk, &buf, &len), 0);
+	CHECK_RC(gb_envelope_parse(buf, len, &e, why, sizeof why), 0);
+	if (e) {
+		h = gb_envelope_header(e);
+		CHECK(h->record_tags.len == sizeof tags);
+		CHECK(memcmp(h->record_tags.data, tags, sizeof tags) == 0);
+		CHECK_RC(gb_envelope_verify(e, pk), 0);
+	}
+	gb_envelope_destroy(&e);
+	free(buf);
+	/* A header whose tags do not match its record count is refused. */
+	m.record_count = 1;
+	m.record_tags = NULL;
+	CHECK_RC(gb_envelope_build(&m, rec, 2, key, sk, &buf, &len), 0);
+	{
+		Govbus__V1__SignedBatch *sb =
+			govbus__v1__signed_batch__unpack(NULL, len, buf);
+		Govbus__V1__BatchHeader *hb = sb ? govbus__v1__batch_header__unpack(
+			NULL, sb->header.len, sb->header.data) : NULL;
+		uint8_t *hbuf, *sbuf;
+
+		CHECK(hb != NULL);
+		if (hb) {
+			hb->record_tags.data = tags;
+			hb->record_tags.len = sizeof tags; /* 2 tags, 1 record */
+			hbuf = malloc(govbus__v1__batch_header__get_packed_size(hb));
+			sb->header.len = govbus__v1__batch_header__pack(hb, hbuf);
+			sb->header.data = hbuf;
+			sbuf = malloc(govbus__v1__signed_batch__get_packed_size(sb));
+			len = govbus__v1__signed_batch__pack(sb, sbuf);
+			CHECK_RC(gb_envelope_parse(sbuf, len, &e, why, sizeof why),
+				 GB_EINVAL);
+			CHECK_CONTAINS(why, "header.record_tags");
+			free(sbuf);
+			free(hbuf);
+			hb->record_tags.data = NULL; /* not owned by hb */
+			hb->record_tags.len = 0;
+			sb->header.data = NULL;
+			sb->header.len = 0;
+			govbus__v1__batch_header__free_unpacked(hb, NULL);
+		}
+		if (sb)
+			govbus__v1__signed_batch__free_unpacked(sb, NULL);
+	}
+	free(buf);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -186,5 +265,6 @@ int main(void)
 	test_tampering();
 	test_record_count();
 	test_header_validation();
+	test_record_tags();
 	TEST_EXIT();
 }

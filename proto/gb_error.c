@@ -34,6 +34,7 @@ static const struct error_entry error_table[] = {
 	{GB_ECORRUPT, GB_STATUS_INTERNAL, "stored data is corrupt"},
 	{GB_ECLOSED, GB_STATUS_GONE, "closed"},
 	{GB_EEPOCH, GB_STATUS_PRECONDITION, "key epoch is not the dataset's current one"},
+	{GB_EDUPLICATE, GB_STATUS_CONFLICT, "some records were already stored (record ids)"},
 };
 
 #define ERROR_COUNT (sizeof error_table / sizeof error_table[0])

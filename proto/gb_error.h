@@ -30,6 +30,8 @@ enum gb_error {
 	GB_ECORRUPT = -19,   /* stored data fails validation (500) */
 	GB_ECLOSED = -20,    /* the connection or subscription ended */
 	GB_EEPOCH = -21,     /* key epoch unknown, retired or mismatched (412) */
+	GB_EDUPLICATE = -22, /* some records of a batch were stored before,
+			      * by record id, inside the dedupe window (409) */
 };
 
 /* Wire status codes, grouped by class as in HTTP. */

@@ -22,12 +22,16 @@
 static const char usage[] =
 	"usage: gb_probe --endpoint E --broker-key Z85 --key FILE.key --dept ID\n"
 	"                publish --dataset D --seq N|next [--records K] [--producer P]\n"
-	"                [--forge] [--twice] [--clear] [--epoch E]\n"
+	"                [--forge] [--twice] [--clear] [--epoch E] [--ids A,B,..]\n"
 	"       gb_probe ... craft CASE [--dataset D] [--seq N] [--signer-key FILE]\n"
+	"       gb_probe ... head --dataset D   (prints head=N: the stream's next\n"
+	"                offset, from a subscription at latest)\n"
 	"  --forge     flip one bit of the signature\n"
 	"  --producer  name P as the producer in the header (signed by us)\n"
 	"  --twice     send the same signed batch twice (a retry)\n"
 	"  --clear     send the records unsealed (key epoch 0)\n"
+	"  --ids L     record ids, comma-separated, one per record (dedupe\n"
+	"              tags in the header; an empty one: no id)\n"
 	"  --epoch E   seal under epoch E with a random key instead of the\n"
 	"              dataset's real key (which the probe opens or recovers\n"
 	"              as the owner would)\n";
@@ -70,13 +74,23 @@ static bool print_answer(struct probe *p)
 		printf("timeout\n");
 		return false;
 	}
-	if (f->body_case == GOVBUS__V1__SERVER_FRAME__BODY_PUBLISH_ACK)
-		printf("ack offset=%" PRIu64 " count=%u duplicate=%d\n",
+	if (f->body_case == GOVBUS__V1__SERVER_FRAME__BODY_PUBLISH_ACK) {
+		printf("ack offset=%" PRIu64 " count=%u duplicate=%d",
 		       f->publish_ack->base_offset, f->publish_ack->record_count,
 		       f->publish_ack->duplicate ? 1 : 0);
-	else if (f->body_case == GOVBUS__V1__SERVER_FRAME__BODY_ERROR)
-		printf("error status=%u message=%s\n", f->error->status,
+		if (f->publish_ack->duplicate_records) /* dedupe */
+			printf(" duplicate_records=%u",
+			       f->publish_ack->duplicate_records);
+		printf("\n");
+	} else if (f->body_case == GOVBUS__V1__SERVER_FRAME__BODY_ERROR) {
+		printf("error status=%u message=%s", f->error->status,
 		       f->error->message);
+		for (size_t i = 0; i < f->error->n_duplicate_records; i++)
+			printf("%s%u", i ? "," : " duplicate_records=",
+			       f->error->duplicate_records[i]);
+		printf("\n");
+	} else if (f->body_case == GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK)
+		printf("head=%" PRIu64 "\n", f->subscribe_ok->head_offset);
 	else
 		printf("unexpected frame %d\n", (int)f->body_case);
 	gb_codec_server_free(&f);
@@ -165,6 +179,7 @@ int main(int argc, char **argv)
 	uint32_t records = 1;
 	bool forge = false, twice = false, clear = false;
 	uint32_t force_epoch = 0;
+	const char *ids = NULL;
 	uint8_t server_pk[32];
 	gb_identity *id = NULL;
 	struct probe p = {NULL, NULL, 5000};
@@ -187,6 +202,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--clear")) clear = true;
 		else if (!strcmp(a, "--epoch") && v) force_epoch = (uint32_t)strtoul(v, NULL, 10), i++;
 		else if (!strcmp(a, "--signer-key") && v) signer_key = v, i++;
+		else if (!strcmp(a, "--ids") && v) ids = v, i++;
 		else if (!strcmp(a, "--help")) {
 			fputs(usage, stdout);
 			puts("craft cases (tests/gb_probe_cases.c):");
@@ -198,8 +214,9 @@ int main(int argc, char **argv)
 		else { fprintf(stderr, "gb_probe: unexpected '%s'\n%s", a, usage); return 2; }
 	}
 	if (!endpoint || !broker_key || !key || !dept || !cmd ||
-	    (strcmp(cmd, "publish") != 0 && strcmp(cmd, "craft") != 0) ||
-	    (!strcmp(cmd, "publish") && !dataset) ||
+	    (strcmp(cmd, "publish") != 0 && strcmp(cmd, "craft") != 0 &&
+	     strcmp(cmd, "head") != 0) ||
+	    (strcmp(cmd, "craft") != 0 && !dataset) ||
 	    (!strcmp(cmd, "craft") && !craft.name)) {
 		fputs(usage, stderr);
 		return 2;
@@ -245,6 +262,19 @@ int main(int argc, char **argv)
 					seq = w->welcome->positions[i]->last_seq + 1;
 		gb_codec_server_free(&w);
 	}
+	if (!strcmp(cmd, "head")) {
+		gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+		Govbus__V1__Subscribe s = GOVBUS__V1__SUBSCRIBE__INIT;
+
+		s.subscription_id = 1;
+		s.dataset = (char *)dataset;
+		s.start = GOVBUS__V1__SUBSCRIBE__START__START_LATEST;
+		f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_SUBSCRIBE;
+		f.subscribe = &s;
+		probe_send(&p, &f);
+		ok = print_answer(&p);
+		goto out;
+	}
 	if (!strcmp(cmd, "craft")) {
 		craft.dept = dept;
 		craft.dataset = dataset ? dataset : "tax.invoices";
@@ -257,12 +287,32 @@ int main(int argc, char **argv)
 		uint8_t *recs = NULL, *batch = NULL;
 		size_t rlen = 0, rcap = 0, blen = 0;
 		gb_batch_meta m = {producer ? producer : dept, dataset, seq,
-				   (uint64_t)time(NULL) * 1000000000ull, 0, records};
-		uint8_t dkey[32];
+				   (uint64_t)time(NULL) * 1000000000ull, 0, records, NULL};
+		uint8_t dkey[32], *tags = NULL;
 		gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
 		Govbus__V1__Publish pub = GOVBUS__V1__PUBLISH__INIT;
 		char payload[64];
+		const char *next_id = ids;
 
+		if (ids) /* dedupe: the tag of each id, as a publisher makes it */
+			tags = calloc(records ? records : 1, GB_RECORD_TAG_BYTES);
+		if (ids && tags) {
+			crypto_generichash_state base;
+
+			gb_record_tag_begin(&base, gb_identity_dedupe_key(id),
+					    dataset);
+			for (uint32_t i = 0; i < records && next_id; i++) {
+				const char *end = strchr(next_id, ',');
+				size_t len = end ? (size_t)(end - next_id)
+						 : strlen(next_id);
+
+				if (len)
+					gb_record_tag(&base, next_id, len,
+						      tags + (size_t)i * GB_RECORD_TAG_BYTES);
+				next_id = end ? end + 1 : NULL;
+			}
+			m.record_tags = tags;
+		}
 		for (uint32_t i = 0; i < records; i++) {
 			int n = snprintf(payload, sizeof payload, "probe-%" PRIu64 "-%u", seq, i);
 			gb_envelope_append_record(&recs, &rlen, &rcap, (uint8_t *)payload,
@@ -279,6 +329,7 @@ int main(int argc, char **argv)
 				      gb_identity_sign_sk(id), &batch, &blen) != 0) {
 			fprintf(stderr, "gb_probe: cannot build batch\n");
 			free(recs);
+			free(tags);
 			goto out;
 		}
 		if (forge)
@@ -296,6 +347,7 @@ int main(int argc, char **argv)
 		}
 		free(recs);
 		free(batch);
+		free(tags);
 	}
 out:
 	if (p.sock)

@@ -238,7 +238,7 @@ static int build(const struct batch_spec *s, uint8_t **out, size_t *len)
 	uint8_t *recs = NULL;
 	size_t rlen = 0, rcap = 0;
 	gb_batch_meta m = {s->producer, s->dataset, s->seq, s->created_at_ns,
-			   s->key ? s->epoch : 0, s->count};
+			   s->key ? s->epoch : 0, s->count, NULL};
 	char payload[64];
 	int rc = 0;
 

@@ -52,7 +52,7 @@ static void batch(uint32_t epoch, uint32_t n, int with_ids, uint8_t **out,
 	uint8_t *recs = NULL;
 	size_t rlen = 0, rcap = 0;
 	gb_batch_meta m = {"tax", "tax.invoices", 7, 1767225600000000000ull,
-			   epoch, n};
+			   epoch, n, NULL};
 	char payload[32], id[32];
 
 	for (uint32_t i = 0; i < n; i++) {
