@@ -226,7 +226,8 @@ static void test_record_tags(void)
 			govbus__v1__signed_batch__unpack(NULL, len, buf);
 		Govbus__V1__BatchHeader *hb = sb ? govbus__v1__batch_header__unpack(
 			NULL, sb->header.len, sb->header.data) : NULL;
-		uint8_t *hbuf, *sbuf;
+		uint8_t *hbuf, *sbuf, *orig = sb ? sb->header.data : NULL;
+		size_t orig_len = sb ? sb->header.len : 0;
 
 		CHECK(hb != NULL);
 		if (hb) {
@@ -244,8 +245,8 @@ static void test_record_tags(void)
 			free(hbuf);
 			hb->record_tags.data = NULL; /* not owned by hb */
 			hb->record_tags.len = 0;
-			sb->header.data = NULL;
-			sb->header.len = 0;
+			sb->header.data = orig; /* owned by sb */
+			sb->header.len = orig_len;
 			govbus__v1__batch_header__free_unpacked(hb, NULL);
 		}
 		if (sb)

@@ -102,8 +102,13 @@ grep -F '{"id":2,' "$T/admin.json" | grep -qF '"status":"refused"' || fail "admi
 [ "$(wc -l <"$T/admin.json")" -eq 2 ] || fail "admin list has $(wc -l <"$T/admin.json") lines"
 "$BROKER" --config "$T/govbus.yaml" requests | grep -q '"decided":"20' || fail "no decision time"
 # The audit trail holds each request and each decision (auditor's view).
-gb_agent audit audit trail --format json >"$T/trail.json" 2>"$T/trail.err" ||
-	fail "audit trail: $(cat "$T/trail.err")"
+# A decision's event is appended after the decision itself is stored, so
+# wait until the last one is there before reading the trail.
+trail() {
+	gb_agent audit audit trail --format json >"$T/trail.json" 2>"$T/trail.err" ||
+		fail "audit trail: $(cat "$T/trail.err")"
+}
+wait_for 'trail; grep -qF "request 2 refused" "$T/trail.json"' || true
 grep -F '"access-request"' "$T/trail.json" | grep -q "request 1 recorded, pending" ||
 	fail "request 1 not in the audit trail: $(grep -F access "$T/trail.json")"
 grep -F '"access-request"' "$T/trail.json" | grep -q "request 1 approved" ||
