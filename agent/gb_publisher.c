@@ -306,25 +306,22 @@ void gb_publisher_on_ack(gb_publisher *p, const Govbus__V1__PublishAck *ack)
 	e->acked = true;
 	e->retry_at_ms = 0;
 	p->reseal_rounds = 0;
+	p->st.batches++;
+	if (ack->duplicate)
+		p->st.duplicates++;
 	if (ack->duplicate && ack->duplicate_records == e->records) {
 		/* Every record was stored before (dedupe): none of it is new,
 		 * and the original offsets need not be contiguous. */
 		p->st.duplicate_records += e->records;
-		p->st.batches++;
-		p->st.duplicates++;
-		goto done;
+	} else {
+		last = ack->base_offset + e->records - 1;
+		if (!p->st.have_offsets || ack->base_offset < p->st.first_offset)
+			p->st.first_offset = ack->base_offset;
+		if (!p->st.have_offsets || last > p->st.last_offset)
+			p->st.last_offset = last;
+		p->st.have_offsets = true;
+		p->st.records += e->records;
 	}
-	last = ack->base_offset + e->records - 1;
-	if (!p->st.have_offsets || ack->base_offset < p->st.first_offset)
-		p->st.first_offset = ack->base_offset;
-	if (!p->st.have_offsets || last > p->st.last_offset)
-		p->st.last_offset = last;
-	p->st.have_offsets = true;
-	p->st.records += e->records;
-	p->st.batches++;
-	if (ack->duplicate)
-		p->st.duplicates++;
-done:
 	pop_acked(p);
 	if (p->paused && !retry_pending(p)) {
 		p->paused = false;

@@ -211,7 +211,34 @@ static int send_frame(gb_broker *b, const uint8_t *peer, size_t peer_len,
 	return 0;
 }
 
-/* Send an Error frame; ids tie it to a publish or a subscription. */
+/* Send an Error frame; ids tie it to a publish or a subscription, and
+ * `dups` (n of them, or NULL) names the records of a publish stored
+ * before (dedupe). */
+static void send_error_v(gb_broker *b, const uint8_t *peer, size_t peer_len,
+			 int err, uint64_t request_id, uint64_t subscription_id,
+			 uint32_t *dups, size_t n, const char *fmt, va_list ap)
+	__attribute__((format(printf, 9, 0)));
+
+static void send_error_v(gb_broker *b, const uint8_t *peer, size_t peer_len,
+			 int err, uint64_t request_id, uint64_t subscription_id,
+			 uint32_t *dups, size_t n, const char *fmt, va_list ap)
+{
+	gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
+	Govbus__V1__Error e = GOVBUS__V1__ERROR__INIT;
+	char text[GB_MAX_MESSAGE_LEN];
+
+	vsnprintf(text, sizeof text, fmt, ap);
+	e.status = gb_error_status(err);
+	e.message = text;
+	e.request_id = request_id;
+	e.subscription_id = subscription_id;
+	e.n_duplicate_records = n;
+	e.duplicate_records = dups;
+	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_ERROR;
+	f.error = &e;
+	(void)send_frame(b, peer, peer_len, &f);
+}
+
 static void send_error(gb_broker *b, const uint8_t *peer, size_t peer_len,
 		       int err, uint64_t request_id, uint64_t subscription_id,
 		       const char *fmt, ...) __attribute__((format(printf, 7, 8)));
@@ -220,21 +247,31 @@ static void send_error(gb_broker *b, const uint8_t *peer, size_t peer_len,
 		       int err, uint64_t request_id, uint64_t subscription_id,
 		       const char *fmt, ...)
 {
-	gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
-	Govbus__V1__Error e = GOVBUS__V1__ERROR__INIT;
-	char text[GB_MAX_MESSAGE_LEN];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
+	send_error_v(b, peer, peer_len, err, request_id, subscription_id, NULL,
+		     0, fmt, ap);
 	va_end(ap);
-	e.status = gb_error_status(err);
-	e.message = text;
-	e.request_id = request_id;
-	e.subscription_id = subscription_id;
-	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_ERROR;
-	f.error = &e;
-	(void)send_frame(b, peer, peer_len, &f);
+}
+
+/* A 409 to a publish naming the records stored before (dedupe): the
+ * publisher drops them and sends the rest under the same seq. */
+static void send_error_dups(gb_broker *b, const uint8_t *peer,
+			    size_t peer_len, uint64_t request_id,
+			    uint32_t *dups, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+
+static void send_error_dups(gb_broker *b, const uint8_t *peer,
+			    size_t peer_len, uint64_t request_id,
+			    uint32_t *dups, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	send_error_v(b, peer, peer_len, GB_EDUPLICATE, request_id, 0, dups, n,
+		     fmt, ap);
+	va_end(ap);
 }
 
 /* ------------------------------------------------------------ stream heads */
@@ -1523,31 +1560,6 @@ static void upload_result(gb_broker *b, struct pending *p)
 	(void)send_frame(b, p->peer, p->peer_len, &f);
 }
 
-/* 409 to a batch some of whose records were stored before (dedupe): the
- * publisher drops them and sends the rest under the same seq. */
-static void send_duplicates(gb_broker *b, const struct pending *p)
-{
-	gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
-	Govbus__V1__Error e = GOVBUS__V1__ERROR__INIT;
-	char text[GB_MAX_MESSAGE_LEN];
-
-	snprintf(text, sizeof text,
-		 "batch %" PRIu64 " of %s not stored: %" PRIu32 " of its %"
-		 PRIu32 " records have ids stored within the last %" PRIu64
-		 " s (or repeat an earlier record of the batch); send the "
-		 "others",
-		 p->w.producer_seq, p->dataset, p->w.dup_count,
-		 p->w.record_count, b->dedupe_seconds);
-	e.status = gb_error_status(GB_EDUPLICATE);
-	e.message = text;
-	e.request_id = p->request_id;
-	e.n_duplicate_records = p->w.dup_count;
-	e.duplicate_records = p->dup_records;
-	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_ERROR;
-	f.error = &e;
-	(void)send_frame(b, p->peer, p->peer_len, &f);
-}
-
 /* Ack (or refuse) every item the writer has finished. */
 static void writer_results(gb_broker *b)
 {
@@ -1604,7 +1616,17 @@ static void writer_results(gb_broker *b)
 						gb_audit_appended(b->audit, p->dataset);
 					}
 				} else if (p->w.result == GB_EDUPLICATE) {
-					send_duplicates(b, p);
+					send_error_dups(b, p->peer, p->peer_len,
+						p->request_id, p->dup_records,
+						p->w.dup_count,
+						"batch %" PRIu64 " of %s not stored: %"
+						PRIu32 " of its %" PRIu32 " records "
+						"have ids stored within the last %"
+						PRIu64 " s (or repeat an earlier "
+						"record of the batch); send the others",
+						p->w.producer_seq, p->dataset,
+						p->w.dup_count, p->w.record_count,
+						b->dedupe_seconds);
 				} else if (p->w.result == GB_EEPOCH) {
 					send_error(b, p->peer, p->peer_len,
 						   p->w.result, p->request_id, 0,

@@ -99,8 +99,10 @@ struct gb_store {
 	bool resize_lock_ready;
 	uint64_t map_size;              /* writer thread: the map's size now */
 	/* Writer thread only. */
-	uint32_t *tag_order;            /* dedupe scratch: record indexes */
-	size_t tag_order_cap;
+	uint32_t *tag_order;            /* dedupe scratch: record indexes, */
+	uint64_t *tag_old;              /* and the time of each record's expired
+					   entry (0: none), check to insert */
+	size_t tag_cap;
 	uint32_t next_stream_id;        /* 0 once every id is used */
 	struct stream_cache cache;
 };
@@ -768,6 +770,7 @@ void gb_store_close(gb_store **sp)
 		mdb_env_close(s->env);
 	cache_clear(&s->cache);
 	free(s->tag_order);
+	free(s->tag_old);
 	if (s->resize_lock_ready)
 		pthread_rwlock_destroy(&s->resize_lock);
 	free(s);
@@ -1223,14 +1226,20 @@ static int dedupe_check(struct group *g, gb_write *w, uint8_t *key,
 	uint32_t *order;
 	int rc;
 
-	if (s->tag_order_cap < n) {
+	if (s->tag_cap < n) {
+		uint64_t *old = realloc(s->tag_old, (size_t)n * sizeof *old);
+
+		if (old)
+			s->tag_old = old;
 		order = realloc(s->tag_order, (size_t)n * sizeof *order);
-		if (!order)
+		if (order)
+			s->tag_order = order;
+		if (!old || !order)
 			return GB_ENOMEM;
-		s->tag_order = order;
-		s->tag_order_cap = n;
+		s->tag_cap = n;
 	}
 	order = s->tag_order;
+	memset(s->tag_old, 0, (size_t)n * sizeof *s->tag_old);
 	/* dup_records doubles as the "is a duplicate" mark until the end. */
 	memset(w->dup_records, 0, (size_t)n * sizeof *w->dup_records);
 	for (uint32_t i = 0; i < n; i++)
@@ -1254,6 +1263,8 @@ static int dedupe_check(struct group *g, gb_write *w, uint8_t *key,
 			w->dup_records[i] = 1;
 			if (i == 0)
 				*first_offset = off;
+		} else if (rc == 1) {
+			s->tag_old[i] = t; /* insert replaces it */
 		}
 	}
 	w->dup_count = 0;
@@ -1263,7 +1274,9 @@ static int dedupe_check(struct group *g, gb_write *w, uint8_t *key,
 	return 0;
 }
 
-/* Enter the tags of a batch stored at `base` at broker time `t`. */
+/* Enter the tags of a batch stored at `base` at broker time `t`, right
+ * after dedupe_check found none of them live (its tag_old says which
+ * expired entries they replace). */
 static int dedupe_insert(struct group *g, const gb_write *w, uint8_t *key,
 			 size_t plen, uint64_t t, uint64_t base)
 {
@@ -1273,14 +1286,12 @@ static int dedupe_insert(struct group *g, const gb_write *w, uint8_t *key,
 
 	for (uint32_t i = 0; i < w->record_count; i++) {
 		const uint8_t *tag = w->record_tags + (size_t)i * TAG_BYTES;
-		uint64_t old_t, old_off;
+		uint64_t old_t = g->s->tag_old[i];
 
 		if (!tag_set(tag))
 			continue;
-		rc = dedupe_get(g, key, plen, tag, &old_t, &old_off);
-		if (rc < 0)
-			return rc == GB_ECORRUPT ? GB_EIO : rc;
-		if (rc == 1 && old_t != t) {
+		memcpy(key + plen, tag, TAG_BYTES);
+		if (old_t && old_t != t) {
 			/* An expired entry is replaced: drop its age key. */
 			put_be64(age, old_t);
 			memcpy(age + 8, key, plen + TAG_BYTES);

@@ -46,13 +46,7 @@ expect_problem() {
 	echo "  $what: $(echo "$out" | grep -F -- "$want" | head -1)"
 }
 
-wait_for() {
-	for _ in $(seq 1 100); do
-		eval "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+GB_WAIT_TENTHS=100 # wait_for (lib.sh): 10 s
 
 gb_start_broker
 grep -q "checkpoints signed by broker sign key $BROKER_SIGN" "$T/broker.log" ||

@@ -14,14 +14,9 @@ WINDOW=$("$AGENT" --config "$T/health.yaml" subscribe --help 2>&1 |
 	tr -s ' \n' '  ' | sed -n 's/.*up to \([0-9][0-9]*\) records may come again.*/\1/p')
 [ -n "$WINDOW" ] || fail "subscribe --help no longer states the unacked window"
 
-wait_for() { # 'CONDITION', polled (a hang guard of 120 s, not a bound)
-	for _ in $(seq 1 1200); do
-		eval "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-lines() { cat "$T"/out.* 2>/dev/null | wc -l; }
+GB_WAIT_TENTHS=1200 # wait_for (lib.sh): a hang guard of 120 s, not a bound
+# out_lines: records every subscriber has written so far.
+out_lines() { cat "$T"/out.* 2>/dev/null | wc -l; }
 
 # The publisher runs throughout, in paced chunks, so kills land mid-stream.
 seq 1 $N | sed 's/^/rec-/' >"$T/input.txt"
@@ -42,7 +37,7 @@ start_sub() {
 start_sub
 for k in $(seq 1 $KILLS); do
 	target=$((k * N / (KILLS + 2)))
-	wait_for '[ "$(lines)" -ge "$target" ]' || fail "subscriber stalled before $target records"
+	wait_for '[ "$(out_lines)" -ge "$target" ]' || fail "subscriber stalled before $target records"
 	sleep "0.$((RANDOM % 3))" # land the kill anywhere between two flushes
 	kill -9 $SUB
 	wait $SUB 2>/dev/null || true

@@ -52,14 +52,6 @@ YAML
 grant() { # DEPT HISTORY
 	echo "  - { dataset: tax.invoices, to: $1, rights: [subscribe, replay], purpose: \"e2e\", legal_basis: \"Act 1\", approved_by: \"board\", expires: 2099-01-01, history: $2 }"
 }
-wait_for() { # 'CONDITION' [tenths of a second]
-	for _ in $(seq 1 "${2:-600}"); do
-		eval "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
 reload() { # GRANT...: make these the grants and wait for the reload
 	local before
 	before=$(grep -c "reloaded " "$T/broker.log" || true)

@@ -20,7 +20,6 @@ seq 1 20 | sed 's/^/inv-/' | gb_agent tax publish --dataset tax.invoices 2>"$T/p
 gb_agent health subscribe --dataset tax.invoices --from earliest \
 	>"$T/live.txt" 2>"$T/live.err" &
 live=$!
-lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
 for _ in $(seq 1 600); do
 	[ "$(lines "$T/live.txt")" -ge 20 ] && break
 	kill -0 $live 2>/dev/null || break

@@ -244,6 +244,31 @@ gb_verify_log() {
 	"$GB_BUILD/tests/gb_verify_log" --config "$T/govbus.yaml" "$@"
 }
 
+# wait_for 'CONDITION' [TENTHS]: poll CONDITION every 0.1 s until it holds;
+# 1 after TENTHS polls (default $GB_WAIT_TENTHS, else 600). A hang guard,
+# never a performance bound.
+wait_for() {
+	for _ in $(seq 1 "${2:-${GB_WAIT_TENTHS:-600}}"); do
+		eval "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# lines FILE: its line count, 0 while it does not exist.
+lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
+
+# gb_reload: have the running broker reload $T/govbus.yaml with the reload
+# command and wait until it logged the reload.
+gb_reload() {
+	local before
+	before=$(grep -c "reloaded $T/govbus.yaml" "$T/broker.log" || true)
+	"$BROKER" --config "$T/govbus.yaml" reload >"$T/reload.out" 2>&1 ||
+		fail "reload command failed: $(cat "$T/reload.out")"
+	wait_for '[ "$(grep -c "reloaded $T/govbus.yaml" "$T/broker.log" || true)" -gt "$before" ]' ||
+		fail "no reload logged"
+}
+
 # Run the agent CLI as department $1 with the remaining arguments.
 gb_agent() {
 	local dept=$1

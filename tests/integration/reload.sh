@@ -14,14 +14,6 @@ sed 's/sharing: open/sharing: opne/' "$T/granted.yaml" >"$T/bad.yaml"
 
 # wait_for 'CONDITION': poll until the shell condition holds (a hang guard,
 # not a performance bound: 60 s).
-wait_for() {
-	for _ in $(seq 1 600); do
-		eval "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
 reloads_logged() { grep -c "reloaded $T/govbus.yaml" "$T/broker.log" || true; }
 
 # reload_with HOW FILE: make FILE the config and have the broker load it,

@@ -17,13 +17,6 @@ grep -q "id: tax.payroll" "$T/govbus.yaml" || fail "could not add tax.payroll"
 cp "$T/govbus.yaml" "$T/base.yaml"
 gb_start_broker
 
-wait_for() { # a hang guard, not a performance bound: 60 s
-	for _ in $(seq 1 600); do
-		eval "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # request DEPT DATASET: ask, print the stored request (one JSON line).
 request() {
 	gb_agent "$1" request --dataset "$2" --purpose "benefit checks for $2" \
