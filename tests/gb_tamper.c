@@ -1,5 +1,5 @@
 /* gb_tamper: alter a broker's LMDB data file the way someone with disk
- * access would, so tests can check that verification catches it (issue 4).
+ * access would, so tests can check that verification catches it.
  *
  *   gb_tamper --data-dir DIR list             --dataset D
  *   gb_tamper --data-dir DIR flip             --dataset D --offset X [--at N]
