@@ -1,7 +1,8 @@
-/* The store's contract test (gb_store_contract_test.c) runs every case
- * against each backend registered here, through gb_store.h only. A backend
- * registers by defining one struct st_backend (beside its own code, e.g.
- * lmdb/gb_lmdb_contract.c) and adding it to contract_backends in the test. */
+/* The store's contract test (gb_store_contract_test.c and its three
+ * parts) runs every case against each registered backend, through
+ * gb_store.h only. A backend registers by defining one struct st_backend
+ * (beside its own code, e.g. lmdb/gb_lmdb_contract.c) and adding it to
+ * contract_backends in gb_store_contract_test.c. */
 #ifndef GB_STORE_CONTRACT_H
 #define GB_STORE_CONTRACT_H
 
@@ -29,5 +30,16 @@ struct st_backend {
 };
 
 extern const struct st_backend gb_lmdb_contract_backend;
+
+/* The backend the cases run against now, and opening a case's store in
+ * it. */
+extern const struct st_backend *st_be;
+int st_open_case(const char *name, gb_store **s);
+
+/* The parts of the contract; each runs its cases against st_be and
+ * returns the failed checks of its file so far. */
+int st_contract_streams(void);
+int st_contract_keys(void);
+int st_contract_audit(void);
 
 #endif
