@@ -23,9 +23,10 @@
  *              with the same content signed by a fresh key.
  *
  * It opens the environment with LMDB itself and knows the layout
- * documented in broker/gb_store.h; it is a test tool, it trusts its input
- * and stops at the first thing it cannot find. Prints one line saying what
- * it changed; exits 0 when it did, 1 when it could not, 2 on usage. */
+ * documented in broker/store/gb_store.h; it is a test tool, it trusts its
+ * input and stops at the first thing it cannot find. Prints one line
+ * saying what it changed; exits 0 when it did, 1 when it could not, 2 on
+ * usage. */
 #include <errno.h>
 #include <inttypes.h>
 #include <lmdb.h>
