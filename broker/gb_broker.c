@@ -14,14 +14,12 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
 #include <zmq.h>
@@ -35,21 +33,24 @@
 #include "gb_policy.h"
 #include "gb_store.h"
 #include "gb_audit.h" /* audit (issue 4) */
+#include "gb_broker_internal.h"
+#include "gb_heads.h"
+#include "gb_log.h"
+#include "gb_send.h"
+#include "gb_sessions.h"
+#include "gb_zap.h"
 #include "gb_requests.h" /* catalog and access requests (issue 7) */
 #include "govbus.pb-c.h"
 
 /* ------------------------------------------------------------ limits */
 
-#define PEER_ID_MAX 256           /* ZeroMQ routing ids are at most 255 bytes */
 #define FRAMES_PER_TURN 512       /* fairness between reading and delivering */
 #define BATCHES_PER_PUMP 32       /* per subscription per turn */
 #define PENDING_BYTES_MAX (256u << 20) /* stop reading publishes above this */
 #define WRITER_GROUP_MAX 4096     /* items in one group commit */
 #define SUBSCRIPTION_IDLE_NS (30ull * 1000000000ull) /* peer silent: drop */
 #define HOUSEKEEPING_NS 1000000000ull
-#define SESSION_IDLE_NS (30ull * 1000000000ull)
 #define SUBSCRIPTIONS_PER_PEER_MAX 256 /* bounds broker memory per connection */
-#define ZAP_REFUSALS_PER_S 10     /* refused keys logged and audited per second */
 #define PEER_SNDHWM 8192          /* frames queued to one peer. Replies
 				   * (key info, acks, errors) share this queue
 				   * with deliveries and are dropped when it is
@@ -64,7 +65,7 @@
 
 /* A publish or cursor write on its way through the writer thread. */
 struct pending {
-	uint8_t peer[PEER_ID_MAX];
+	uint8_t peer[GB_PEER_ID_MAX];
 	size_t peer_len;
 	uint64_t request_id;
 	gb_client_frame *frame;       /* owns the signed batch bytes */
@@ -91,7 +92,7 @@ struct pending {
 
 struct subscription {
 	struct subscription *next;
-	uint8_t peer[PEER_ID_MAX];
+	uint8_t peer[GB_PEER_ID_MAX];
 	size_t peer_len;
 	uint64_t id;
 	char dept[GB_MAX_ID_LEN + 1];
@@ -103,21 +104,6 @@ struct subscription {
 	uint64_t last_seen_ns;        /* last frame from this peer */
 };
 
-/* A connection that said Hello: where to push an owner's key work. */
-struct session {
-	struct session *next;
-	uint8_t peer[PEER_ID_MAX];
-	size_t peer_len;
-	char dept[GB_MAX_ID_LEN + 1];
-	uint64_t last_seen_ns;
-};
-
-/* Head of a stream as the I/O thread knows it (updated by acks). */
-struct stream_head {
-	char dataset[GB_MAX_ID_LEN + 1];
-	uint64_t next_offset;
-};
-
 struct gb_broker {
 	char config_path[4096];
 	gb_registry *reg;
@@ -126,7 +112,8 @@ struct gb_broker {
 	uint64_t dedupe_seconds;      /* broker.dedupe_seconds in force */
 	void *ctx;
 	void *router;
-	void *zap;
+	gb_sender to;                 /* frames out through the ROUTER */
+	gb_zap *zap;
 	void *to_writer;              /* I/O side of the writer pipe */
 	void *writer_end;             /* writer side */
 	pthread_t writer;
@@ -137,13 +124,10 @@ struct gb_broker {
 	uint64_t pending_bytes;
 	size_t pending_count;
 	struct subscription *subs;
-	struct session *sessions;
-	struct stream_head *heads;
-	size_t head_count, head_cap;
+	gb_sessions *sessions;
+	gb_heads *heads;
 	bool stopping;
 	uint64_t next_housekeeping_ns;
-	uint64_t refusal_second;
-	unsigned refusals_this_second, refusals_suppressed;
 
 	gb_audit *audit;              /* audit (issue 4) */
 	gb_requests *requests;        /* catalog and access requests (issue 7) */
@@ -152,173 +136,7 @@ struct gb_broker {
 					 none) */
 };
 
-static void session_note(gb_broker *b, const uint8_t *peer, size_t peer_len,
-			 const char *dept, uint64_t t);
 static void reconcile_keys(gb_broker *b, int64_t t);
-
-/* ------------------------------------------------------------ helpers */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void log_line(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("govbus-broker: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static void copy_id(char *dst, size_t cap, const char *src)
-{
-	snprintf(dst, cap, "%s", src ? src : "");
-}
-
-/* ------------------------------------------------------------ sending */
-
-/* Serialize `frame` and send it to `peer`. Returns 0, GB_EUNAVAIL when the
- * peer's queue is full (try later) or GB_ECLOSED when the peer is gone. */
-static int send_frame(gb_broker *b, const uint8_t *peer, size_t peer_len,
-		      const gb_server_frame *frame)
-{
-	zmq_msg_t msg;
-	size_t len = govbus__v1__server_frame__get_packed_size(frame);
-
-	/* Pack first: once the routing id is sent, the body must follow, or
-	 * the next message's body would go to this peer. */
-	if (zmq_msg_init_size(&msg, len) != 0)
-		return GB_ENOMEM;
-	govbus__v1__server_frame__pack(frame, zmq_msg_data(&msg));
-	if (zmq_send(b->router, peer, peer_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-		int err = zmq_errno(); /* before zmq_msg_close can change it */
-		zmq_msg_close(&msg);
-		/* A full queue (EAGAIN) is "try later"; only an unknown
-		 * routing id (EHOSTUNREACH) means the peer is gone. */
-		return err == EAGAIN ? GB_EUNAVAIL : GB_ECLOSED;
-	}
-	if (zmq_msg_send(&msg, b->router, ZMQ_DONTWAIT) < 0) {
-		zmq_msg_close(&msg);
-		return GB_ECLOSED;
-	}
-	return 0;
-}
-
-/* Send an Error frame; ids tie it to a publish or a subscription, and
- * `dups` (n of them, or NULL) names the records of a publish stored
- * before (dedupe). */
-static void send_error_v(gb_broker *b, const uint8_t *peer, size_t peer_len,
-			 int err, uint64_t request_id, uint64_t subscription_id,
-			 uint32_t *dups, size_t n, const char *fmt, va_list ap)
-	__attribute__((format(printf, 9, 0)));
-
-static void send_error_v(gb_broker *b, const uint8_t *peer, size_t peer_len,
-			 int err, uint64_t request_id, uint64_t subscription_id,
-			 uint32_t *dups, size_t n, const char *fmt, va_list ap)
-{
-	gb_server_frame f = GOVBUS__V1__SERVER_FRAME__INIT;
-	Govbus__V1__Error e = GOVBUS__V1__ERROR__INIT;
-	char text[GB_MAX_MESSAGE_LEN];
-
-	vsnprintf(text, sizeof text, fmt, ap);
-	e.status = gb_error_status(err);
-	e.message = text;
-	e.request_id = request_id;
-	e.subscription_id = subscription_id;
-	e.n_duplicate_records = n;
-	e.duplicate_records = dups;
-	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_ERROR;
-	f.error = &e;
-	(void)send_frame(b, peer, peer_len, &f);
-}
-
-static void send_error(gb_broker *b, const uint8_t *peer, size_t peer_len,
-		       int err, uint64_t request_id, uint64_t subscription_id,
-		       const char *fmt, ...) __attribute__((format(printf, 7, 8)));
-
-static void send_error(gb_broker *b, const uint8_t *peer, size_t peer_len,
-		       int err, uint64_t request_id, uint64_t subscription_id,
-		       const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	send_error_v(b, peer, peer_len, err, request_id, subscription_id, NULL,
-		     0, fmt, ap);
-	va_end(ap);
-}
-
-/* A 409 to a publish naming the records stored before (dedupe): the
- * publisher drops them and sends the rest under the same seq. */
-static void send_error_dups(gb_broker *b, const uint8_t *peer,
-			    size_t peer_len, uint64_t request_id,
-			    uint32_t *dups, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 7, 8)));
-
-static void send_error_dups(gb_broker *b, const uint8_t *peer,
-			    size_t peer_len, uint64_t request_id,
-			    uint32_t *dups, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	send_error_v(b, peer, peer_len, GB_EDUPLICATE, request_id, 0, dups, n,
-		     fmt, ap);
-	va_end(ap);
-}
-
-/* ------------------------------------------------------------ stream heads */
-
-static struct stream_head *head_find(gb_broker *b, const char *dataset)
-{
-	for (size_t i = 0; i < b->head_count; i++)
-		if (!strcmp(b->heads[i].dataset, dataset))
-			return &b->heads[i];
-	return NULL;
-}
-
-/* The stream head of `dataset`, loaded from the store on first use. */
-static int head_get(gb_broker *b, const char *dataset, uint64_t *next)
-{
-	struct stream_head *h = head_find(b, dataset);
-	gb_stream_info info;
-	int rc;
-
-	if (h) {
-		*next = h->next_offset;
-		return 0;
-	}
-	rc = gb_store_stream_info(b->store, dataset, &info);
-	if (rc != 0)
-		return rc;
-	if (b->head_count == b->head_cap) {
-		size_t cap = b->head_cap ? b->head_cap * 2 : 16;
-		struct stream_head *nh = realloc(b->heads, cap * sizeof *nh);
-		if (!nh)
-			return GB_ENOMEM;
-		b->heads = nh;
-		b->head_cap = cap;
-	}
-	h = &b->heads[b->head_count++];
-	copy_id(h->dataset, sizeof h->dataset, dataset);
-	h->next_offset = info.next_offset;
-	*next = info.next_offset;
-	return 0;
-}
-
-static void head_advance(gb_broker *b, const char *dataset, uint64_t next)
-{
-	struct stream_head *h = head_find(b, dataset);
-	if (h && next > h->next_offset)
-		h->next_offset = next;
-}
 
 /* ------------------------------------------------------------ writer thread */
 
@@ -372,7 +190,7 @@ static void *writer_main(void *arg)
 	bool stop = false;
 
 	if (!batch) {
-		log_line("writer: out of memory");
+		gb_log("writer: out of memory");
 		stop = true;
 	}
 	while (!stop) {
@@ -413,10 +231,10 @@ static void *writer_main(void *arg)
 		uint64_t map_before = gb_store_map_size(b->store);
 		int rc = gb_store_write_group(b->store, items, total);
 		if (rc != 0)
-			log_line("commit of %zu item(s) failed: %s", total,
+			gb_log("commit of %zu item(s) failed: %s", total,
 				 gb_strerror(rc));
 		if (gb_store_map_size(b->store) != map_before)
-			log_line("the LMDB map was full: grew it from %" PRIu64
+			gb_log("the LMDB map was full: grew it from %" PRIu64
 				 " to %" PRIu64 " MiB",
 				 map_before >> 20,
 				 gb_store_map_size(b->store) >> 20);
@@ -430,85 +248,6 @@ static void *writer_main(void *arg)
 	free(batch);
 	free(items);
 	return NULL;
-}
-
-/* ------------------------------------------------------------ ZAP */
-
-/* Answer one ZAP request: accept a CURVE client whose key belongs to a
- * registered department and name it as the connection's User-Id. */
-static void zap_handle(gb_broker *b)
-{
-	zmq_msg_t part[7];
-	int count = 0, more = 1;
-	const char *status = "400", *text = "unknown key", *user = "";
-	char version[8] = "", mechanism[16] = "", key_text[GB_BOX_PK_TEXT];
-
-	while (more && count < 7) {
-		zmq_msg_init(&part[count]);
-		if (zmq_msg_recv(&part[count], b->zap, 0) < 0) {
-			zmq_msg_close(&part[count]);
-			break;
-		}
-		more = zmq_msg_more(&part[count]);
-		count++;
-	}
-	while (more) { /* more frames than the protocol has: drain them */
-		zmq_msg_t extra;
-		zmq_msg_init(&extra);
-		if (zmq_msg_recv(&extra, b->zap, 0) < 0)
-			more = 0;
-		else
-			more = zmq_msg_more(&extra);
-		zmq_msg_close(&extra);
-	}
-	if (count < 2)
-		goto reply_skip; /* no request id to answer: not a ZAP request */
-	if (count < 7)
-		goto reply; /* malformed: refuse, but answer so REP stays usable */
-	snprintf(version, sizeof version, "%.*s",
-		 (int)zmq_msg_size(&part[0]), (char *)zmq_msg_data(&part[0]));
-	snprintf(mechanism, sizeof mechanism, "%.*s",
-		 (int)zmq_msg_size(&part[5]), (char *)zmq_msg_data(&part[5]));
-	if (!strcmp(mechanism, "CURVE") && zmq_msg_size(&part[6]) == GB_BOX_PK_BYTES) {
-		const gb_department *d = gb_registry_find_department_by_box_key(
-			b->reg, zmq_msg_data(&part[6]));
-		if (d) {
-			status = "200";
-			text = "OK";
-			user = d->id;
-		} else {
-			/* Anyone can try keys before authenticating: log and
-			 * audit at most ZAP_REFUSALS_PER_S a second, so a
-			 * handshake flood cannot fill the disk. */
-			uint64_t sec = now_ns() / 1000000000ull;
-			if (sec != b->refusal_second) {
-				if (b->refusals_suppressed)
-					log_line("%u more refused connection(s) not "
-						 "logged", b->refusals_suppressed);
-				b->refusal_second = sec;
-				b->refusals_this_second = 0;
-				b->refusals_suppressed = 0;
-			}
-			if (b->refusals_this_second++ < ZAP_REFUSALS_PER_S) {
-				gb_key_encode_box(zmq_msg_data(&part[6]), key_text);
-				log_line("refused connection: key %s is not "
-					 "registered", key_text);
-				gb_audit_key_refused(b->audit, key_text); /* issue 4 */
-			} else {
-				b->refusals_suppressed++;
-			}
-		}
-	}
-reply:
-	zmq_send(b->zap, "1.0", 3, ZMQ_SNDMORE);
-	zmq_send(b->zap, zmq_msg_data(&part[1]), zmq_msg_size(&part[1]), ZMQ_SNDMORE);
-	zmq_send(b->zap, status, strlen(status), ZMQ_SNDMORE);
-	zmq_send(b->zap, text, strlen(text), ZMQ_SNDMORE);
-	zmq_send(b->zap, user, strlen(user), ZMQ_SNDMORE);
-	zmq_send(b->zap, "", 0, 0);
-reply_skip:
-	for (int i = 0; i < count; i++)
-		zmq_msg_close(&part[i]);
 }
 
 /* ------------------------------------------------------------ subscriptions */
@@ -557,10 +296,10 @@ static bool sub_recheck(gb_broker *b, struct subscription *s, uint64_t t)
 				     (int64_t)t);
 	if (d.allowed)
 		return false;
-	log_line("ended subscription of %s to %s: %s", s->dept, s->dataset,
+	gb_log("ended subscription of %s to %s: %s", s->dept, s->dataset,
 		 d.reason);
 	gb_audit_ended(b->audit, s->dept, s->dataset, d.error, d.reason); /* issue 4 */
-	send_error(b, s->peer, s->peer_len, d.error, 0, s->id,
+	gb_send_error(&b->to, s->peer, s->peer_len, d.error, 0, s->id,
 		   "subscription of %s to %s ended: %s", s->dept, s->dataset,
 		   d.reason);
 	sub_remove(b, s);
@@ -606,7 +345,7 @@ static int deliver_one(void *arg, const gb_stored_batch *sb)
 	d.signed_batch.len = sb->signed_batch_len;
 	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_DELIVER;
 	f.deliver = &d;
-	c->send_rc = send_frame(c->b, c->s->peer, c->s->peer_len, &f);
+	c->send_rc = gb_send(&c->b->to, c->s->peer, c->s->peer_len, &f);
 	if (c->send_rc != 0)
 		return 1;
 	c->s->next_offset = sb->base_offset + sb->record_count;
@@ -624,10 +363,10 @@ static bool subs_pump(gb_broker *b)
 	for (; s; s = next) {
 		uint64_t head;
 		next = s->next;
-		if (s->credit == 0 || head_get(b, s->dataset, &head) != 0 ||
+		if (s->credit == 0 || gb_heads_get(b->heads, s->dataset, &head) != 0 ||
 		    s->next_offset >= head)
 			continue;
-		if (sub_recheck(b, s, now_ns()))
+		if (sub_recheck(b, s, gb_now_ns()))
 			continue;
 		struct deliver_ctx c = {b, s, 0};
 		size_t max = s->credit < BATCHES_PER_PUMP ? s->credit
@@ -635,9 +374,9 @@ static bool subs_pump(gb_broker *b)
 		int rc = gb_store_read(b->store, s->dataset, s->next_offset,
 				       max, deliver_one, &c);
 		if (rc < 0) {
-			log_line("read of %s at offset %" PRIu64 " failed: %s",
+			gb_log("read of %s at offset %" PRIu64 " failed: %s",
 				 s->dataset, s->next_offset, gb_strerror(rc));
-			send_error(b, s->peer, s->peer_len, rc, 0, s->id,
+			gb_send_error(&b->to, s->peer, s->peer_len, rc, 0, s->id,
 				   "reading %s at offset %" PRIu64 " failed: %s",
 				   s->dataset, s->next_offset, gb_strerror(rc));
 			sub_remove(b, s);
@@ -690,9 +429,9 @@ static void handle_hello(gb_broker *b, const struct request *r)
 	w.positions = ptrs;
 	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_WELCOME;
 	f.welcome = &w;
-	(void)send_frame(b, r->peer, r->peer_len, &f);
-	session_note(b, r->peer, r->peer_len, r->dept, r->t);
-	log_line("%s connected", r->dept);
+	(void)gb_send(&b->to, r->peer, r->peer_len, &f);
+	gb_sessions_note(b->sessions, r->peer, r->peer_len, r->dept, r->t);
+	gb_log("%s connected", r->dept);
 	gb_audit_connected(b->audit, r->dept); /* issue 4 */
 out:
 	free(pos);
@@ -714,7 +453,7 @@ static void handle_publish(gb_broker *b, const struct request *r,
 
 	p = pending_new();
 	if (!p) {
-		send_error(b, r->peer, r->peer_len, GB_ENOMEM, pub->request_id,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_ENOMEM, pub->request_id,
 			   0, "broker out of memory");
 		gb_codec_client_free(&frame);
 		return;
@@ -727,13 +466,13 @@ static void handle_publish(gb_broker *b, const struct request *r,
 	rc = gb_envelope_parse(pub->signed_batch.data, pub->signed_batch.len,
 			       &p->env, why, sizeof why);
 	if (rc != 0) {
-		send_error(b, r->peer, r->peer_len, rc, p->request_id, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, rc, p->request_id, 0,
 			   "publish rejected: %s", why);
 		goto drop;
 	}
 	h = gb_envelope_header(p->env);
 	if (strcmp(h->producer, r->dept) != 0) {
-		send_error(b, r->peer, r->peer_len, GB_EPERM, p->request_id, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_EPERM, p->request_id, 0,
 			   "publish rejected: batch names producer %s but the "
 			   "connection belongs to %s",
 			   h->producer, r->dept);
@@ -741,16 +480,16 @@ static void handle_publish(gb_broker *b, const struct request *r,
 	}
 	dept = gb_registry_find_department(b->reg, r->dept);
 	if (!dept) {
-		send_error(b, r->peer, r->peer_len, GB_EAUTH, p->request_id, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_EAUTH, p->request_id, 0,
 			   "department %s is no longer registered", r->dept);
 		goto drop;
 	}
 	if (gb_envelope_verify(p->env, dept->sign_pk) != 0) {
-		log_line("refused publish from %s to %s: bad signature",
+		gb_log("refused publish from %s to %s: bad signature",
 			 r->dept, h->dataset);
 		gb_audit_denied(b->audit, r->dept, h->dataset, "publish", GB_ESIG,
 				"bad signature"); /* issue 4 */
-		send_error(b, r->peer, r->peer_len, GB_ESIG, p->request_id, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_ESIG, p->request_id, 0,
 			   "publish rejected: the batch signature does not "
 			   "verify under %s's registered key",
 			   r->dept);
@@ -759,24 +498,24 @@ static void handle_publish(gb_broker *b, const struct request *r,
 	d = gb_policy_decide(b->reg, r->dept, GB_ACTION_PUBLISH, h->dataset,
 			     (int64_t)r->t);
 	if (!d.allowed) {
-		log_line("refused publish from %s to %s: %s", r->dept,
+		gb_log("refused publish from %s to %s: %s", r->dept,
 			 h->dataset, d.reason);
 		gb_audit_denied(b->audit, r->dept, h->dataset, "publish", d.error,
 				d.reason); /* issue 4 */
-		send_error(b, r->peer, r->peer_len, d.error, p->request_id, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, d.error, p->request_id, 0,
 			   "%s may not publish to %s: %s", r->dept, h->dataset,
 			   d.reason);
 		goto drop;
 	}
 	if (h->key_epoch == 0) {
-		send_error(b, r->peer, r->peer_len, GB_EINVAL, p->request_id, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_EINVAL, p->request_id, 0,
 			   "publish rejected: the batch is not sealed; records "
 			   "must be encrypted under a key epoch of %s",
 			   h->dataset);
 		goto drop;
 	}
 	if (h->created_at_ns > r->t + CREATED_AHEAD_MAX_NS) {
-		send_error(b, r->peer, r->peer_len, GB_EINVAL, p->request_id, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_EINVAL, p->request_id, 0,
 			   "publish rejected: created_at is more than 24 hours "
 			   "ahead of the broker's clock");
 		goto drop;
@@ -784,8 +523,8 @@ static void handle_publish(gb_broker *b, const struct request *r,
 	/* The key epoch is checked by the writer, inside the transaction and
 	 * after the duplicate check, so a retry of a stored batch is acked as
 	 * a duplicate even if its epoch was retired since. */
-	copy_id(p->dataset, sizeof p->dataset, h->dataset);
-	copy_id(p->producer, sizeof p->producer, h->producer);
+	gb_copy_id(p->dataset, sizeof p->dataset, h->dataset);
+	gb_copy_id(p->producer, sizeof p->producer, h->producer);
 	p->w.kind = GB_WRITE_APPEND;
 	p->w.dataset = p->dataset;
 	p->w.producer = p->producer;
@@ -803,7 +542,7 @@ static void handle_publish(gb_broker *b, const struct request *r,
 		p->record_tags = malloc(h->record_tags.len);
 		p->dup_records = malloc(h->record_count * sizeof *p->dup_records);
 		if (!p->record_tags || !p->dup_records) {
-			send_error(b, r->peer, r->peer_len, GB_ENOMEM,
+			gb_send_error(&b->to, r->peer, r->peer_len, GB_ENOMEM,
 				   p->request_id, 0, "broker out of memory");
 			goto drop;
 		}
@@ -813,7 +552,7 @@ static void handle_publish(gb_broker *b, const struct request *r,
 	}
 	gb_envelope_destroy(&p->env);
 	if (zmq_send(b->to_writer, &p, sizeof p, 0) != (int)sizeof p) {
-		send_error(b, r->peer, r->peer_len, GB_EUNAVAIL, p->request_id,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_EUNAVAIL, p->request_id,
 			   0, "broker writer unavailable");
 		goto drop;
 	}
@@ -842,7 +581,7 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 			n += x->peer_len == r->peer_len &&
 			     !memcmp(x->peer, r->peer, r->peer_len);
 		if (n >= SUBSCRIPTIONS_PER_PEER_MAX) {
-			send_error(b, r->peer, r->peer_len, GB_ETOOBIG, 0,
+			gb_send_error(&b->to, r->peer, r->peer_len, GB_ETOOBIG, 0,
 				   req->subscription_id,
 				   "too many subscriptions on this connection "
 				   "(limit %d)",
@@ -851,7 +590,7 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 		}
 	}
 	if (sub_find(b, r->peer, r->peer_len, r->dept, req->subscription_id)) {
-		send_error(b, r->peer, r->peer_len, GB_ECONFLICT, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_ECONFLICT, 0,
 			   req->subscription_id,
 			   "subscription id %" PRIu64 " is already in use",
 			   req->subscription_id);
@@ -860,11 +599,11 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 	d = gb_policy_decide(b->reg, r->dept, GB_ACTION_SUBSCRIBE, req->dataset,
 			     (int64_t)r->t);
 	if (!d.allowed) {
-		log_line("refused subscribe of %s to %s: %s", r->dept,
+		gb_log("refused subscribe of %s to %s: %s", r->dept,
 			 req->dataset, d.reason);
 		gb_audit_denied(b->audit, r->dept, req->dataset, "subscribe",
 				d.error, d.reason); /* issue 4 */
-		send_error(b, r->peer, r->peer_len, d.error, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, d.error, 0,
 			   req->subscription_id, "%s may not subscribe to %s: %s",
 			   r->dept, req->dataset, d.reason);
 		return;
@@ -872,9 +611,9 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 	ds = gb_registry_find_dataset(b->reg, req->dataset);
 	owner = ds ? gb_registry_find_department(b->reg, ds->owner)
 		   : gb_audit_trail_owner(b->audit, req->dataset); /* issue 4 */
-	rc = head_get(b, req->dataset, &head);
+	rc = gb_heads_get(b->heads, req->dataset, &head);
 	if (rc != 0 || !owner) {
-		send_error(b, r->peer, r->peer_len, rc ? rc : GB_ENOTFOUND, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, rc ? rc : GB_ENOTFOUND, 0,
 			   req->subscription_id, "cannot open stream %s: %s",
 			   req->dataset, gb_strerror(rc ? rc : GB_ENOTFOUND));
 		return;
@@ -903,7 +642,7 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 			rc = 0;
 	}
 	if (rc != 0) {
-		send_error(b, r->peer, r->peer_len, rc, 0, req->subscription_id,
+		gb_send_error(&b->to, r->peer, r->peer_len, rc, 0, req->subscription_id,
 			   "cannot position in %s: %s", req->dataset,
 			   gb_strerror(rc));
 		return;
@@ -912,11 +651,11 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 		d = gb_policy_decide(b->reg, r->dept, GB_ACTION_REPLAY,
 				     req->dataset, (int64_t)r->t);
 		if (!d.allowed) {
-			log_line("refused replay of %s by %s: %s", req->dataset,
+			gb_log("refused replay of %s by %s: %s", req->dataset,
 				 r->dept, d.reason);
 			gb_audit_denied(b->audit, r->dept, req->dataset, "replay",
 					d.error, d.reason); /* issue 4 */
-			send_error(b, r->peer, r->peer_len, d.error, 0,
+			gb_send_error(&b->to, r->peer, r->peer_len, d.error, 0,
 				   req->subscription_id,
 				   "%s may not replay %s: %s", r->dept,
 				   req->dataset, d.reason);
@@ -933,16 +672,16 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 	}
 	s = calloc(1, sizeof *s);
 	if (!s) {
-		send_error(b, r->peer, r->peer_len, GB_ENOMEM, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_ENOMEM, 0,
 			   req->subscription_id, "broker out of memory");
 		return;
 	}
 	memcpy(s->peer, r->peer, r->peer_len);
 	s->peer_len = r->peer_len;
 	s->id = req->subscription_id;
-	copy_id(s->dept, sizeof s->dept, r->dept);
-	copy_id(s->dataset, sizeof s->dataset, req->dataset);
-	copy_id(s->durable, sizeof s->durable, req->durable);
+	gb_copy_id(s->dept, sizeof s->dept, r->dept);
+	gb_copy_id(s->dataset, sizeof s->dataset, req->dataset);
+	gb_copy_id(s->durable, sizeof s->durable, req->durable);
 	s->next_offset = start;
 	s->live_from = head;
 	s->credit = req->credit;
@@ -960,8 +699,8 @@ static void handle_subscribe(gb_broker *b, const struct request *r,
 	ok.owner_sign_key.len = GB_KEY_BYTES;
 	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK;
 	f.subscribe_ok = &ok;
-	(void)send_frame(b, r->peer, r->peer_len, &f);
-	log_line("%s subscribed to %s from offset %" PRIu64 "%s%s", r->dept,
+	(void)gb_send(&b->to, r->peer, r->peer_len, &f);
+	gb_log("%s subscribed to %s from offset %" PRIu64 "%s%s", r->dept,
 		 req->dataset, start, s->durable[0] ? " as " : "", s->durable);
 	gb_audit_subscribed(b->audit, r->dept, req->dataset, start, head,
 			    s->durable); /* issue 4 */
@@ -975,7 +714,7 @@ static void handle_cursor_ack(gb_broker *b, const struct request *r,
 	struct pending *p;
 
 	if (!s || !s->durable[0]) {
-		send_error(b, r->peer, r->peer_len, GB_ENOTFOUND, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_ENOTFOUND, 0,
 			   ack->subscription_id,
 			   "cursor ack for subscription %" PRIu64
 			   ", which is not a live durable subscription",
@@ -983,7 +722,7 @@ static void handle_cursor_ack(gb_broker *b, const struct request *r,
 		return;
 	}
 	if (ack->next_offset > s->next_offset) {
-		send_error(b, r->peer, r->peer_len, GB_EINVAL, 0, s->id,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_EINVAL, 0, s->id,
 			   "cursor ack at offset %" PRIu64
 			   " is beyond what was delivered (%" PRIu64 ")",
 			   ack->next_offset, s->next_offset);
@@ -993,9 +732,9 @@ static void handle_cursor_ack(gb_broker *b, const struct request *r,
 	p = pending_new();
 	if (!p)
 		return;
-	copy_id(p->dataset, sizeof p->dataset, s->dataset);
-	copy_id(p->dept, sizeof p->dept, s->dept);
-	copy_id(p->cursor_name, sizeof p->cursor_name, s->durable);
+	gb_copy_id(p->dataset, sizeof p->dataset, s->dataset);
+	gb_copy_id(p->dept, sizeof p->dept, s->dept);
+	gb_copy_id(p->cursor_name, sizeof p->cursor_name, s->durable);
 	p->w.kind = GB_WRITE_CURSOR;
 	p->w.dataset = p->dataset;
 	p->w.dept = p->dept;
@@ -1148,7 +887,7 @@ static void send_key_info(gb_broker *b, const uint8_t *peer, size_t peer_len,
 	k->info.request_id = request_id;
 	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_KEY_INFO;
 	f.key_info = &k->info;
-	(void)send_frame(b, peer, peer_len, &f);
+	(void)gb_send(&b->to, peer, peer_len, &f);
 }
 
 static void handle_key_fetch(gb_broker *b, const struct request *r,
@@ -1161,11 +900,11 @@ static void handle_key_fetch(gb_broker *b, const struct request *r,
 	int rc;
 
 	if (!d.allowed || !ds) {
-		log_line("refused key fetch of %s by %s: %s", req->dataset,
+		gb_log("refused key fetch of %s by %s: %s", req->dataset,
 			 r->dept, d.reason);
 		gb_audit_denied(b->audit, r->dept, req->dataset, "read-content",
 				d.allowed ? GB_ENOTFOUND : d.error, d.reason); /* issue 4 */
-		send_error(b, r->peer, r->peer_len, d.allowed ? GB_ENOTFOUND : d.error,
+		gb_send_error(&b->to, r->peer, r->peer_len, d.allowed ? GB_ENOTFOUND : d.error,
 			   req->request_id, 0, "%s may not hold the key of %s: %s",
 			   r->dept, req->dataset, d.reason);
 		return;
@@ -1175,7 +914,7 @@ static void handle_key_fetch(gb_broker *b, const struct request *r,
 		const gb_department *who = gb_registry_find_department(b->reg, r->dept);
 		if (gb_store_epoch_get(b->store, ds->id, &es) != 0 || !who ||
 		    !key_reader(b, who, ds, req->epoch, es.current, (int64_t)r->t)) {
-			send_error(b, r->peer, r->peer_len, GB_EPERM,
+			gb_send_error(&b->to, r->peer, r->peer_len, GB_EPERM,
 				   req->request_id, 0,
 				   "%s may not hold key epoch %u of %s: its grant's "
 				   "history does not reach that epoch",
@@ -1187,7 +926,7 @@ static void handle_key_fetch(gb_broker *b, const struct request *r,
 	if (rc == 0)
 		send_key_info(b, r->peer, r->peer_len, &k, req->request_id);
 	else
-		send_error(b, r->peer, r->peer_len, rc, req->request_id, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, rc, req->request_id, 0,
 			   "cannot read the key state of %s: %s", req->dataset,
 			   gb_strerror(rc));
 	key_info_clear(&k);
@@ -1213,20 +952,20 @@ static void handle_key_upload(gb_broker *b, const struct request *r,
 		gb_audit_denied(b->audit, r->dept, up->dataset, "key-upload",
 				ds ? GB_EPERM : GB_ENOTFOUND,
 				"only the owner may upload keys"); /* issue 4 */
-		send_error(b, r->peer, r->peer_len, ds ? GB_EPERM : GB_ENOTFOUND,
+		gb_send_error(&b->to, r->peer, r->peer_len, ds ? GB_EPERM : GB_ENOTFOUND,
 			   up->request_id, 0,
 			   "only the owner of %s may upload its keys", up->dataset);
 		goto drop;
 	}
 	rc = gb_store_epoch_get(b->store, ds->id, &es);
 	if (rc != 0) {
-		send_error(b, r->peer, r->peer_len, rc, up->request_id, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, rc, up->request_id, 0,
 			   "cannot read the key state of %s", ds->id);
 		goto drop;
 	}
 	if (up->new_epoch ? up->epoch != es.current + 1
 			  : (up->epoch == 0 || up->epoch > es.current)) {
-		send_error(b, r->peer, r->peer_len, GB_EEPOCH, up->request_id, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_EEPOCH, up->request_id, 0,
 			   "key epoch %u of %s cannot be %s (current %u)",
 			   up->epoch, ds->id, up->new_epoch ? "opened" : "wrapped",
 			   es.current);
@@ -1234,7 +973,7 @@ static void handle_key_upload(gb_broker *b, const struct request *r,
 	}
 	if (up->n_signed_wraps == 0 || up->n_signed_wraps > GB_MAX_WRAPS ||
 	    (up->new_epoch && up->key_commitment.len != GB_COMMITMENT_BYTES)) {
-		send_error(b, r->peer, r->peer_len, GB_EINVAL, up->request_id, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_EINVAL, up->request_id, 0,
 			   "key upload of %s: needs 1..%u wraps%s", ds->id, GB_MAX_WRAPS,
 			   up->new_epoch ? " and a 32-byte commitment" : "");
 		goto drop;
@@ -1246,7 +985,7 @@ static void handle_key_upload(gb_broker *b, const struct request *r,
 	if (!p || !(p->ws = calloc(up->n_signed_wraps + 1, sizeof *p->ws)) ||
 	    !(p->recipients = calloc(up->n_signed_wraps, sizeof *p->recipients)) ||
 	    !(p->commitments = calloc(up->n_signed_wraps, sizeof *p->commitments))) {
-		send_error(b, r->peer, r->peer_len, GB_ENOMEM, up->request_id, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_ENOMEM, up->request_id, 0,
 			   "broker out of memory");
 		goto drop;
 	}
@@ -1256,8 +995,8 @@ static void handle_key_upload(gb_broker *b, const struct request *r,
 	p->request_id = up->request_id;
 	memcpy(p->peer, r->peer, r->peer_len);
 	p->peer_len = r->peer_len;
-	copy_id(p->dataset, sizeof p->dataset, ds->id);
-	copy_id(p->dept, sizeof p->dept, r->dept); /* issue 4: audit trail */
+	gb_copy_id(p->dataset, sizeof p->dataset, ds->id);
+	gb_copy_id(p->dept, sizeof p->dept, r->dept); /* issue 4: audit trail */
 	if (up->new_epoch) {
 		gb_write *w = &p->ws[p->nws++];
 		w->kind = GB_WRITE_EPOCH;
@@ -1300,18 +1039,18 @@ static void handle_key_upload(gb_broker *b, const struct request *r,
 				 info.recipient, ds->id, up->epoch);
 		}
 		if (rc != 0) {
-			log_line("refused key upload of %s by %s: %s", ds->id,
+			gb_log("refused key upload of %s by %s: %s", ds->id,
 				 r->dept, why);
 			gb_audit_denied(b->audit, r->dept, ds->id, "key-upload", rc,
 					why); /* issue 4 */
-			send_error(b, r->peer, r->peer_len, rc, up->request_id, 0,
+			gb_send_error(&b->to, r->peer, r->peer_len, rc, up->request_id, 0,
 				   "key upload refused: %s", why);
 			goto drop;
 		}
 		if (!strcmp(info.recipient, r->dept))
 			own_wrap = true;
 		/* A reload may free the registry before the commit: copy. */
-		copy_id(p->recipients[i], sizeof p->recipients[i], to->id);
+		gb_copy_id(p->recipients[i], sizeof p->recipients[i], to->id);
 		w = &p->ws[p->nws++];
 		w->kind = GB_WRITE_WRAP;
 		w->dataset = p->dataset;
@@ -1324,7 +1063,7 @@ static void handle_key_upload(gb_broker *b, const struct request *r,
 		w->wrap_len = bytes->len;
 	}
 	if (up->new_epoch && !own_wrap) {
-		send_error(b, r->peer, r->peer_len, GB_EINVAL, up->request_id, 0,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_EINVAL, up->request_id, 0,
 			   "a new epoch must include the owner's own wrap, or "
 			   "the owner could never recover the key");
 		goto drop;
@@ -1333,7 +1072,7 @@ static void handle_key_upload(gb_broker *b, const struct request *r,
 	p->frame = frame; /* the wrap bytes live in the frame */
 	frame = NULL;
 	if (zmq_send(b->to_writer, &p, sizeof p, 0) != (int)sizeof p) {
-		send_error(b, r->peer, r->peer_len, GB_EUNAVAIL, up->request_id,
+		gb_send_error(&b->to, r->peer, r->peer_len, GB_EUNAVAIL, up->request_id,
 			   0, "broker writer unavailable");
 		goto drop;
 	}
@@ -1344,67 +1083,30 @@ drop:
 	pending_free(p);
 }
 
-/* ------------------------------------------------------------ sessions */
+struct push_ctx {
+	gb_broker *b;
+	const gb_dataset *ds;
+};
 
-static void session_note(gb_broker *b, const uint8_t *peer, size_t peer_len,
-			 const char *dept, uint64_t t)
+static void push_one(void *arg, const uint8_t *peer, size_t peer_len)
 {
-	struct session *x;
+	struct push_ctx *c = arg;
+	struct key_info_buf k;
 
-	for (x = b->sessions; x; x = x->next)
-		if (x->peer_len == peer_len && !memcmp(x->peer, peer, peer_len))
-			break;
-	if (!x) {
-		x = calloc(1, sizeof *x);
-		if (!x)
-			return; /* pushes are a courtesy: agents also poll */
-		memcpy(x->peer, peer, peer_len);
-		x->peer_len = peer_len;
-		x->next = b->sessions;
-		b->sessions = x;
-	}
-	copy_id(x->dept, sizeof x->dept, dept);
-	x->last_seen_ns = t;
-}
-
-static void sessions_touch(gb_broker *b, const uint8_t *peer, size_t peer_len,
-			   const char *dept, uint64_t t)
-{
-	for (struct session *x = b->sessions; x; x = x->next)
-		if (x->peer_len == peer_len && !memcmp(x->peer, peer, peer_len) &&
-		    !strcmp(x->dept, dept))
-			x->last_seen_ns = t;
-}
-
-static void sessions_expire(gb_broker *b, uint64_t t)
-{
-	for (struct session **pp = &b->sessions; *pp;) {
-		struct session *x = *pp;
-		if (t - x->last_seen_ns > SESSION_IDLE_NS) {
-			*pp = x->next;
-			free(x);
-		} else {
-			pp = &x->next;
-		}
-	}
+	if (key_info_fill(c->b, c->ds, c->ds->owner, 0, &k,
+			  (int64_t)gb_now_ns()) == 0)
+		send_key_info(c->b, peer, peer_len, &k, 0);
+	key_info_clear(&k);
 }
 
 /* Tell every connected session of the owner of `dataset` what key work it
  * has (a retired epoch to replace, wraps to add). */
 static void push_key_work(gb_broker *b, const char *dataset)
 {
-	const gb_dataset *ds = gb_registry_find_dataset(b->reg, dataset);
-	struct key_info_buf k;
+	struct push_ctx c = {b, gb_registry_find_dataset(b->reg, dataset)};
 
-	if (!ds)
-		return;
-	for (struct session *x = b->sessions; x; x = x->next) {
-		if (strcmp(x->dept, ds->owner) != 0)
-			continue;
-		if (key_info_fill(b, ds, x->dept, 0, &k, (int64_t)now_ns()) == 0)
-			send_key_info(b, x->peer, x->peer_len, &k, 0);
-		key_info_clear(&k);
-	}
+	if (c.ds)
+		gb_sessions_each(b->sessions, c.ds->owner, push_one, &c);
 }
 
 /* Read one multipart message from the ROUTER and act on it. */
@@ -1437,24 +1139,24 @@ static void router_handle(gb_broker *b)
 	}
 	r.peer = zmq_msg_data(&peer);
 	r.peer_len = zmq_msg_size(&peer);
-	r.t = now_ns();
-	if (r.peer_len == 0 || r.peer_len > PEER_ID_MAX)
+	r.t = gb_now_ns();
+	if (r.peer_len == 0 || r.peer_len > GB_PEER_ID_MAX)
 		goto out;
 	user = zmq_msg_gets(&body, "User-Id");
 	if (!user || !gb_registry_find_department(b->reg, user)) {
-		send_error(b, r.peer, r.peer_len, GB_EAUTH, 0, 0,
+		gb_send_error(&b->to, r.peer, r.peer_len, GB_EAUTH, 0, 0,
 			   "this connection's key is no longer registered");
 		goto out;
 	}
 	r.dept = user;
 	subs_touch(b, r.peer, r.peer_len, r.dept, r.t);
-	sessions_touch(b, r.peer, r.peer_len, r.dept, r.t);
+	gb_sessions_touch(b->sessions, r.peer, r.peer_len, r.dept, r.t);
 
 	rc = gb_codec_client_decode(zmq_msg_data(&body), zmq_msg_size(&body),
 				    &frame, why, sizeof why);
 	if (rc != 0) {
-		log_line("bad frame from %s: %s", r.dept, why);
-		send_error(b, r.peer, r.peer_len, rc, 0, 0, "bad frame: %s",
+		gb_log("bad frame from %s: %s", r.dept, why);
+		gb_send_error(&b->to, r.peer, r.peer_len, rc, 0, 0, "bad frame: %s",
 			   why);
 		goto out;
 	}
@@ -1515,7 +1217,7 @@ static void router_handle(gb_broker *b)
 		pong.instance = b->instance;
 		f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_PONG;
 		f.pong = &pong;
-		(void)send_frame(b, r.peer, r.peer_len, &f);
+		(void)gb_send(&b->to, r.peer, r.peer_len, &f);
 		break;
 	}
 	default:
@@ -1536,7 +1238,7 @@ static void upload_result(gb_broker *b, struct pending *p)
 
 	for (size_t j = 0; j < p->nws; j++) {
 		if (p->ws[j].result != 0) {
-			send_error(b, p->peer, p->peer_len, p->ws[j].result,
+			gb_send_error(&b->to, p->peer, p->peer_len, p->ws[j].result,
 				   p->request_id, 0,
 				   "key upload of %s epoch %u not stored: %s",
 				   p->dataset, p->upload_epoch,
@@ -1546,7 +1248,7 @@ static void upload_result(gb_broker *b, struct pending *p)
 		if (p->ws[j].kind == GB_WRITE_WRAP)
 			stored++;
 	}
-	log_line("stored %u key wrap(s) of %s epoch %u%s", stored, p->dataset,
+	gb_log("stored %u key wrap(s) of %s epoch %u%s", stored, p->dataset,
 		 p->upload_epoch,
 		 p->ws[0].kind == GB_WRITE_EPOCH ? " (new epoch)" : "");
 	gb_audit_wraps_stored(b->audit, p->dept, p->dataset, p->upload_epoch,
@@ -1557,7 +1259,7 @@ static void upload_result(gb_broker *b, struct pending *p)
 	a.stored = stored;
 	f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_KEY_UPLOAD_ACK;
 	f.key_upload_ack = &a;
-	(void)send_frame(b, p->peer, p->peer_len, &f);
+	(void)gb_send(&b->to, p->peer, p->peer_len, &f);
 }
 
 /* Ack (or refuse) every item the writer has finished. */
@@ -1575,7 +1277,7 @@ static void writer_results(gb_broker *b)
 			b->pending_count--;
 			if (p->audit_job) { /* audit (issue 4) */
 				if (p->w.kind == GB_WRITE_AUDIT && p->w.result == 0)
-					head_advance(b, p->w.dataset,
+					gb_heads_advance(b->heads, p->w.dataset,
 						     p->w.base_offset + p->w.record_count);
 				gb_audit_job_done(b->audit, p->audit_job, &p->w);
 				p->audit_job = NULL; /* freed by done */
@@ -1589,7 +1291,7 @@ static void writer_results(gb_broker *b)
 				if (p->w.result == 0)
 					push_key_work(b, p->dataset);
 				else
-					log_line("retiring %s epoch %u failed: %s",
+					gb_log("retiring %s epoch %u failed: %s",
 						 p->dataset, p->w.key_epoch,
 						 gb_strerror(p->w.result));
 			} else if (p->w.kind == GB_WRITE_APPEND) {
@@ -1606,17 +1308,17 @@ static void writer_results(gb_broker *b)
 					a.duplicate_records = p->w.dup_count;
 					f.body_case = GOVBUS__V1__SERVER_FRAME__BODY_PUBLISH_ACK;
 					f.publish_ack = &a;
-					(void)send_frame(b, p->peer, p->peer_len, &f);
+					(void)gb_send(&b->to, p->peer, p->peer_len, &f);
 					/* A duplicate was counted when it was stored
 					 * (and its records need not be contiguous). */
 					if (!p->w.duplicate) {
-						head_advance(b, p->dataset,
+						gb_heads_advance(b->heads, p->dataset,
 							     p->w.base_offset +
 							     p->w.record_count);
 						gb_audit_appended(b->audit, p->dataset);
 					}
 				} else if (p->w.result == GB_EDUPLICATE) {
-					send_error_dups(b, p->peer, p->peer_len,
+					gb_send_error_dups(&b->to, p->peer, p->peer_len,
 						p->request_id, p->dup_records,
 						p->w.dup_count,
 						"batch %" PRIu64 " of %s not stored: %"
@@ -1628,14 +1330,14 @@ static void writer_results(gb_broker *b)
 						p->w.dup_count, p->w.record_count,
 						b->dedupe_seconds);
 				} else if (p->w.result == GB_EEPOCH) {
-					send_error(b, p->peer, p->peer_len,
+					gb_send_error(&b->to, p->peer, p->peer_len,
 						   p->w.result, p->request_id, 0,
 						   "batch %" PRIu64 " of %s not stored: key "
 						   "epoch %u is no longer current",
 						   p->w.producer_seq, p->dataset,
 						   p->w.key_epoch);
 				} else {
-					send_error(b, p->peer, p->peer_len,
+					gb_send_error(&b->to, p->peer, p->peer_len,
 						   p->w.result, p->request_id, 0,
 						   "batch %" PRIu64 " of %s not stored: %s",
 						   p->w.producer_seq, p->dataset,
@@ -1676,7 +1378,9 @@ static int audit_submit(void *ctx, gb_audit_job *job)
 static int audit_send(void *ctx, const uint8_t *peer, size_t peer_len,
 		      const gb_server_frame *frame)
 {
-	return send_frame(ctx, peer, peer_len, frame);
+	gb_broker *b = ctx;
+
+	return gb_send(&b->to, peer, peer_len, frame);
 }
 
 /* issue 7: queue an access request's write to the writer; takes the job. */
@@ -1702,13 +1406,15 @@ static int requests_submit(void *ctx, gb_requests_job *job)
 static void requests_fail(void *ctx, const uint8_t *peer, size_t peer_len,
 			  int err, uint64_t request_id, const char *text)
 {
-	send_error(ctx, peer, peer_len, err, request_id, 0, "%s", text);
+	gb_broker *b = ctx;
+
+	gb_send_error(&b->to, peer, peer_len, err, request_id, 0, "%s", text);
 }
 
 static void requests_log(void *ctx, const char *line)
 {
 	(void)ctx;
-	log_line("%s", line);
+	gb_log("%s", line);
 }
 
 /* Before the writer stops: let queued writes commit (up to 5 s), then sign
@@ -1716,9 +1422,9 @@ static void requests_log(void *ctx, const char *line)
  * stream's head covered. */
 static void audit_stop(gb_broker *b)
 {
-	uint64_t until = now_ns() + 5000000000ull;
+	uint64_t until = gb_now_ns() + 5000000000ull;
 
-	while (b->audit && b->pending_count > 0 && now_ns() < until) {
+	while (b->audit && b->pending_count > 0 && gb_now_ns() < until) {
 		zmq_pollitem_t it = {b->to_writer, 0, ZMQ_POLLIN, 0};
 
 		if (zmq_poll(&it, 1, 100) > 0)
@@ -1738,7 +1444,7 @@ static void retire_epoch(gb_broker *b, const char *dataset, uint32_t epoch,
 
 	if (!p)
 		return;
-	copy_id(p->dataset, sizeof p->dataset, dataset);
+	gb_copy_id(p->dataset, sizeof p->dataset, dataset);
 	p->w.kind = GB_WRITE_RETIRE;
 	p->w.dataset = p->dataset;
 	p->w.key_epoch = epoch;
@@ -1748,9 +1454,9 @@ static void retire_epoch(gb_broker *b, const char *dataset, uint32_t epoch,
 	}
 	b->pending_count++;
 	if (epoch)
-		log_line("%s: %s; retiring key epoch %u", dataset, why, epoch);
+		gb_log("%s: %s; retiring key epoch %u", dataset, why, epoch);
 	else
-		log_line("%s: %s; retiring its current key epoch", dataset, why);
+		gb_log("%s: %s; retiring its current key epoch", dataset, why);
 }
 
 struct holder_check {
@@ -1839,11 +1545,11 @@ static void broker_reload(gb_broker *b)
 	gb_registry *next = NULL, *old;
 	gb_config_error err;
 	char text[1024];
-	int rc = gb_config_load(b->config_path, (int64_t)now_ns(), &next, &err);
+	int rc = gb_config_load(b->config_path, (int64_t)gb_now_ns(), &next, &err);
 
 	if (rc != 0) {
 		gb_config_error_format(&err, text, sizeof text);
-		log_line("reload refused, the previous policy stays in force: %s",
+		gb_log("reload refused, the previous policy stays in force: %s",
 			 text);
 		gb_audit_policy_rejected(b->audit, text); /* issue 4 */
 		return;
@@ -1852,15 +1558,16 @@ static void broker_reload(gb_broker *b)
 	b->reg = next;
 	apply_dedupe_window(b);
 	gb_audit_policy_loaded(b->audit, b->reg, b->config_path); /* issue 4 */
-	gb_requests_policy_loaded(b->requests, b->reg, now_ns()); /* issue 7 */
-	reload_key_work(b, old, (int64_t)now_ns());
+	gb_requests_policy_loaded(b->requests, b->reg, gb_now_ns()); /* issue 7 */
+	reload_key_work(b, old, (int64_t)gb_now_ns());
+	gb_zap_policy_loaded(b->zap, b->reg);
 	gb_registry_destroy(&old);
-	log_line("reloaded %s: %zu departments, %zu datasets, %zu grants",
+	gb_log("reloaded %s: %zu departments, %zu datasets, %zu grants",
 		 b->config_path, gb_registry_department_count(b->reg),
 		 gb_registry_dataset_count(b->reg),
 		 gb_registry_grant_count(b->reg));
 	/* The new policy applies to live subscriptions at once. */
-	uint64_t t = now_ns();
+	uint64_t t = gb_now_ns();
 	for (struct subscription *s = b->subs, *next_s; s; s = next_s) {
 		next_s = s->next;
 		sub_recheck(b, s, t);
@@ -1928,9 +1635,9 @@ static void housekeeping(gb_broker *b, uint64_t t)
 	for (struct subscription *s = b->subs, *next; s; s = next) {
 		next = s->next;
 		if (t - s->last_seen_ns > SUBSCRIPTION_IDLE_NS) {
-			log_line("dropped idle subscription of %s to %s", s->dept,
+			gb_log("dropped idle subscription of %s to %s", s->dept,
 				 s->dataset);
-			send_error(b, s->peer, s->peer_len, GB_ETIMEOUT, 0, s->id,
+			gb_send_error(&b->to, s->peer, s->peer_len, GB_ETIMEOUT, 0, s->id,
 				   "subscription to %s dropped: nothing heard "
 				   "from the subscriber for 30 s",
 				   s->dataset);
@@ -1939,7 +1646,7 @@ static void housekeeping(gb_broker *b, uint64_t t)
 		}
 		sub_recheck(b, s, t); /* grants expire while subscribed */
 	}
-	sessions_expire(b, t);
+	gb_sessions_expire(b->sessions, t);
 	reconcile_keys(b, (int64_t)t); /* grants expire while running */
 	b->next_expiry_ns = subs_next_expiry(b, t); /* issue 7 */
 	gb_audit_tick(b->audit, t); /* issue 4: time-based checkpoints */
@@ -1953,7 +1660,7 @@ int gb_broker_run(gb_broker *b)
 
 	while (!b->stopping) {
 		zmq_pollitem_t items[4] = {
-			{b->zap, 0, ZMQ_POLLIN, 0},
+			{gb_zap_socket(b->zap), 0, ZMQ_POLLIN, 0},
 			{b->to_writer, 0, ZMQ_POLLIN, 0},
 			{NULL, b->signal_pipe[0], ZMQ_POLLIN, 0},
 			{b->router, 0, ZMQ_POLLIN, 0},
@@ -1961,16 +1668,16 @@ int gb_broker_run(gb_broker *b)
 		/* Above the pending limit, stop reading the ROUTER so that
 		 * TCP pushes back on publishers instead of memory growing. */
 		int nitems = b->pending_bytes > PENDING_BYTES_MAX ? 3 : 4;
-		long timeout = blocked ? 5 : poll_timeout_ms(b, now_ns());
+		long timeout = blocked ? 5 : poll_timeout_ms(b, gb_now_ns());
 
 		if (zmq_poll(items, nitems, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
-			log_line("poll failed: %s", zmq_strerror(errno));
+			gb_log("poll failed: %s", zmq_strerror(errno));
 			return GB_EIO;
 		}
 		if (items[0].revents & ZMQ_POLLIN)
-			zap_handle(b);
+			gb_zap_handle(b->zap, gb_now_ns());
 		if (items[1].revents & ZMQ_POLLIN)
 			writer_results(b);
 		if (items[2].revents & ZMQ_POLLIN)
@@ -1987,7 +1694,7 @@ int gb_broker_run(gb_broker *b)
 					break;
 			}
 		blocked = subs_pump(b);
-		housekeeping(b, now_ns());
+		housekeeping(b, gb_now_ns());
 	}
 	return 0;
 }
@@ -2030,6 +1737,13 @@ static int lock_data_dir(gb_broker *b, const char *dir, char *why,
 	return 0;
 }
 
+static void zap_refused(void *ctx, const char *key_text)
+{
+	gb_broker *b = ctx;
+
+	gb_audit_key_refused(b->audit, key_text); /* issue 4 */
+}
+
 static int setup_sockets(gb_broker *b, char *why, size_t why_len)
 {
 	const gb_broker_settings *bs = gb_registry_broker(b->reg);
@@ -2040,9 +1754,9 @@ static int setup_sockets(gb_broker *b, char *why, size_t why_len)
 	if (!b->ctx)
 		goto zmq_fail;
 	/* ZAP must be bound before any CURVE socket accepts connections. */
-	b->zap = zmq_socket(b->ctx, ZMQ_REP);
-	if (!b->zap || zmq_bind(b->zap, "inproc://zeromq.zap.01") != 0)
+	if (gb_zap_new(b->ctx, zap_refused, b, &b->zap) != 0)
 		goto zmq_fail;
+	gb_zap_policy_loaded(b->zap, b->reg);
 	b->to_writer = zmq_socket(b->ctx, ZMQ_PAIR);
 	b->writer_end = zmq_socket(b->ctx, ZMQ_PAIR);
 	if (!b->to_writer || !b->writer_end ||
@@ -2064,6 +1778,8 @@ static int setup_sockets(gb_broker *b, char *why, size_t why_len)
 	    zmq_setsockopt(b->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) ||
 	    zmq_setsockopt(b->router, ZMQ_LINGER, &zero, sizeof zero))
 		goto zmq_fail;
+	b->to.send = gb_send_router;
+	b->to.ctx = b->router;
 	if (zmq_bind(b->router, bs->listen) != 0) {
 		(void)gb_why(why, why_len, 0, "cannot listen on %.200s: %s", bs->listen,
 			zmq_strerror(errno));
@@ -2095,7 +1811,7 @@ int gb_broker_new(const char *config_path, gb_broker **out, char *why,
 		rc = GB_EIO;
 		goto err;
 	}
-	rc = gb_config_load(config_path, (int64_t)now_ns(), &b->reg, &err);
+	rc = gb_config_load(config_path, (int64_t)gb_now_ns(), &b->reg, &err);
 	if (rc != 0) {
 		gb_config_error_format(&err, why, why_len);
 		goto err;
@@ -2122,6 +1838,12 @@ int gb_broker_new(const char *config_path, gb_broker **out, char *why,
 	rc = setup_sockets(b, why, why_len);
 	if (rc != 0)
 		goto err;
+	if (gb_heads_new(b->store, &b->heads) != 0 ||
+	    !(b->sessions = gb_sessions_new())) {
+		(void)gb_why(why, why_len, 0, "out of memory");
+		rc = GB_ENOMEM;
+		goto err;
+	}
 	if (pthread_create(&b->writer, NULL, writer_main, b) != 0) {
 		(void)gb_why(why, why_len, 0, "cannot start the writer thread");
 		rc = GB_EIO;
@@ -2129,7 +1851,7 @@ int gb_broker_new(const char *config_path, gb_broker **out, char *why,
 	}
 	b->writer_started = true;
 	/* Revocations made while the broker was down take effect now. */
-	reconcile_keys(b, (int64_t)now_ns());
+	reconcile_keys(b, (int64_t)gb_now_ns());
 	randombytes_buf(&b->instance, sizeof b->instance);
 
 	b->next_expiry_ns = UINT64_MAX; /* issue 7: no subscription yet */
@@ -2156,9 +1878,9 @@ int gb_broker_new(const char *config_path, gb_broker **out, char *why,
 				     gb_strerror(rc));
 			goto err;
 		}
-		gb_requests_policy_loaded(b->requests, b->reg, now_ns());
+		gb_requests_policy_loaded(b->requests, b->reg, gb_now_ns());
 	}
-	log_line("listening on %s (data in %s): %zu departments, %zu datasets, "
+	gb_log("listening on %s (data in %s): %zu departments, %zu datasets, "
 		 "%zu grants; checkpoints signed by broker sign key %s",
 		 bs->listen, bs->data_dir, gb_registry_department_count(b->reg),
 		 gb_registry_dataset_count(b->reg),
@@ -2188,16 +1910,11 @@ void gb_broker_destroy(gb_broker **bp)
 	}
 	while (b->subs)
 		sub_remove(b, b->subs);
-	while (b->sessions) {
-		struct session *x = b->sessions;
-		b->sessions = x->next;
-		free(x);
-	}
-	free(b->heads);
+	gb_sessions_destroy(&b->sessions);
+	gb_heads_destroy(&b->heads);
 	if (b->router)
 		zmq_close(b->router);
-	if (b->zap)
-		zmq_close(b->zap);
+	gb_zap_destroy(&b->zap);
 	if (b->to_writer)
 		zmq_close(b->to_writer);
 	if (b->writer_end)
