@@ -1,8 +1,9 @@
 /* What the parts of govbus-broker share, and nothing more: the bound on a
  * peer's routing id, who sent the frame a handler is answering, and how an
- * id is copied into a fixed buffer. Each part (gb_send, gb_heads, gb_zap,
- * gb_sessions) owns its own state behind its own header; gb_broker.c
- * creates them and feeds them what comes from the sockets. */
+ * id is copied into a fixed buffer. Each part (gb_send, gb_writer,
+ * gb_heads, gb_zap, gb_sessions, gb_delivery, gb_publish, gb_key_service)
+ * owns its own state behind its own header; gb_broker.c creates them,
+ * feeds them frames from the ROUTER and swaps the policy they decide on. */
 #ifndef GB_BROKER_INTERNAL_H
 #define GB_BROKER_INTERNAL_H
 
