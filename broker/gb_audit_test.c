@@ -1,4 +1,4 @@
-/* Tests of the audit additions (issue 4): the store's AUDIT, CHECKPOINT and
+/* Tests of the audit trail: the store's AUDIT, CHECKPOINT and
  * POLICY writes and their raw readers, the read-only open; the broker's
  * audit module (events, checkpoint schedule, requests) driven through a
  * fake gb_audit_io that commits jobs as the writer thread would; signed

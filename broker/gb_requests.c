@@ -1,5 +1,4 @@
-/* govbus broker: the catalog and access requests; see gb_requests.h
- * (issue 7).
+/* govbus broker: the catalog and access requests; see gb_requests.h.
  *
  * Trust: frames were bounded and checked by gb_codec (ids, rights, bounded
  * UTF-8 purpose and legal basis); the department is the one ZAP

@@ -1,4 +1,4 @@
-/* Tests of access requests (issue 7): the store's REQUEST write (dense ids
+/* Tests of access requests: the store's REQUEST write (dense ids
  * from 1, replacing by id, bounds) and its readers, also through a
  * read-only open; gb_requests_check and gb_requests_decide over a registry
  * with open, conditional, closed, granted and refused datasets; the

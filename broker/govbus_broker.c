@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gb_admin.h" /* issue 7: registry, requests */
+#include "gb_admin.h"
 #include "gb_broker.h"
 #include "gb_config.h"
 #include "gb_error.h"
@@ -126,7 +126,7 @@ int main(int argc, char **argv)
 {
 	const char *config = NULL;
 	int check = 0, reload = 0, rc;
-	const char *listing = NULL; /* issue 7: registry, requests */
+	const char *listing = NULL; /* "registry" or "requests" */
 	char why[1024];
 	struct sigaction sa;
 
@@ -157,7 +157,7 @@ int main(int argc, char **argv)
 		return check_config(config, NULL);
 	if (reload)
 		return cmd_reload(config);
-	if (listing) { /* issue 7 */
+	if (listing) {
 		gb_registry *reg = load_config(config);
 
 		rc = !reg ? 1
