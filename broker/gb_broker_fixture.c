@@ -182,3 +182,47 @@ gb_client_frame *gb_fixture_client_frame(const gb_client_frame *f)
 			why);
 	return copy;
 }
+
+int gb_fixture_rig_open(gb_fixture_rig *r, const char *name)
+{
+	char why[256] = "";
+	int rc;
+
+	r->ctx = zmq_ctx_new();
+	r->store = gb_fixture_store(name);
+	if (!r->ctx || !r->store)
+		return GB_EIO;
+	rc = gb_writer_new(r->ctx, r->store, &r->writer, why, sizeof why);
+	if (rc != 0) {
+		fprintf(stderr, "cannot start the writer: %s\n", why);
+		return rc;
+	}
+	return gb_heads_new(r->store, &r->heads);
+}
+
+void gb_fixture_rig_close(gb_fixture_rig *r)
+{
+	gb_writer_destroy(&r->writer);
+	gb_heads_destroy(&r->heads);
+	gb_outbox_clear(&r->box);
+	gb_store_close(&r->store);
+	if (r->ctx)
+		zmq_ctx_term(r->ctx);
+	r->ctx = NULL;
+}
+
+static void written(void *arg)
+{
+	(void)arg;
+}
+
+int gb_fixture_write(gb_fixture_rig *r, gb_write *ws, size_t n)
+{
+	int rc = gb_writer_submit(r->writer, ws, n, written, NULL);
+
+	if (rc == 0)
+		rc = gb_fixture_settle(r->writer);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = ws[i].result;
+	return rc;
+}

@@ -15,6 +15,7 @@
 #include "gb_broker_internal.h"
 #include "gb_codec.h"
 #include "gb_config.h"
+#include "gb_heads.h"
 #include "gb_keys.h"
 #include "gb_send.h"
 #include "gb_store.h"
@@ -47,6 +48,28 @@ const gb_server_frame *gb_outbox_find(const gb_outbox *o, size_t from,
 /* How many recorded frames have `body_case`. */
 size_t gb_outbox_count(const gb_outbox *o,
 		       Govbus__V1__ServerFrame__BodyCase body_case);
+
+/* What the tests of the parts run on: a ZeroMQ context, a store in the
+ * temporary directory, the writer over it, stream heads and an outbox.
+ * Big (the outbox): keep it static. */
+typedef struct gb_fixture_rig {
+	void *ctx;
+	gb_store *store;
+	gb_writer *writer;
+	gb_heads *heads;
+	gb_outbox box;
+} gb_fixture_rig;
+
+/* Open all of it, the store named `name`; 0 or the first error. */
+int gb_fixture_rig_open(gb_fixture_rig *r, const char *name);
+
+/* Stop the writer (running the done functions of what it holds), then
+ * close the rest. A part under test is destroyed after this. */
+void gb_fixture_rig_close(gb_fixture_rig *r);
+
+/* Commit `n` writes through the rig's writer (the store has one writer
+ * thread) and wait for them; 0, or the first item's or the wait's error. */
+int gb_fixture_write(gb_fixture_rig *r, gb_write *ws, size_t n);
 
 /* A fresh temporary directory for this process (created on first use),
  * and its removal with everything in it. */

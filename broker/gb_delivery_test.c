@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <zmq.h>
 
 #include "gb_broker_fixture.h"
 #include "gb_delivery.h"
@@ -57,11 +56,7 @@ static const char config_without_health[] =
 	" expires: 2099-01-01 }\n";
 
 struct world {
-	void *ctx;
-	gb_store *store;
-	gb_writer *writer;
-	gb_heads *heads;
-	gb_outbox box;
+	gb_fixture_rig rig;
 	gb_registry *reg;
 	gb_delivery *d;
 	uint64_t seq;
@@ -86,9 +81,8 @@ static void append(uint32_t records)
 	x.signed_batch = (const uint8_t *)body;
 	x.signed_batch_len = strlen(body);
 	x.now_ns = gb_now_ns();
-	CHECK_RC(gb_store_write_group(w.store, &x, 1), 0);
-	CHECK_RC(x.result, 0);
-	gb_heads_advance(w.heads, "tax.invoices", x.base_offset + records);
+	CHECK_RC(gb_fixture_write(&w.rig, &x, 1), 0);
+	gb_heads_advance(w.rig.heads, "tax.invoices", x.base_offset + records);
 }
 
 static void subscribe(const char *peer, const char *dept, uint64_t id,
@@ -132,7 +126,7 @@ static void cursor_ack(const char *peer, const char *dept, uint64_t id,
 /* The last frame sent, which must be an Error; its status (0 if none). */
 static unsigned last_error(uint64_t *subscription_id)
 {
-	const gb_server_frame *f = w.box.n ? w.box.frames[w.box.n - 1] : NULL;
+	const gb_server_frame *f = w.rig.box.n ? w.rig.box.frames[w.rig.box.n - 1] : NULL;
 
 	if (!f || f->body_case != GOVBUS__V1__SERVER_FRAME__BODY_ERROR)
 		return 0;
@@ -147,8 +141,8 @@ static size_t delivered(uint64_t id, uint64_t *out, size_t max)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < w.box.n; i++) {
-		const gb_server_frame *f = w.box.frames[i];
+	for (size_t i = 0; i < w.rig.box.n; i++) {
+		const gb_server_frame *f = w.rig.box.frames[i];
 		if (f->body_case == GOVBUS__V1__SERVER_FRAME__BODY_DELIVER &&
 		    f->deliver->subscription_id == id && n < max)
 			out[n++] = f->deliver->base_offset;
@@ -162,26 +156,26 @@ static void test_subscribe_and_pump(void)
 	uint64_t offs[16], sid = 0;
 	size_t n;
 
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	subscribe("h", "health", 1, "tax.invoices",
 		  GOVBUS__V1__SUBSCRIBE__START__START_EARLIEST, 0, 3, "");
-	CHECK(w.box.n == 1);
-	ok = w.box.frames[0]->subscribe_ok;
+	CHECK(w.rig.box.n == 1);
+	ok = w.rig.box.frames[0]->subscribe_ok;
 	CHECK(ok && ok->subscription_id == 1 && ok->start_offset == 0 &&
 	      ok->head_offset == 10);
 	CHECK(ok && !strcmp(ok->owner, "tax") && ok->owner_sign_key.len == 32);
 
 	/* Three batches of credit: three batches, in order. */
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	CHECK(!gb_delivery_pump(w.d));
 	n = delivered(1, offs, 16);
 	CHECK(n == 3 && offs[0] == 0 && offs[1] == 2 && offs[2] == 4);
 	CHECK(!gb_delivery_pump(w.d));
-	CHECK(w.box.n == 3);
+	CHECK(w.rig.box.n == 3);
 
 	/* More credit: the rest of the history, then the live tail. */
 	credit("h", "health", 1, 10);
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	gb_delivery_pump(w.d);
 	n = delivered(1, offs, 16);
 	CHECK(n == 2 && offs[0] == 6 && offs[1] == 8);
@@ -201,14 +195,14 @@ static void test_subscribe_and_pump(void)
 	CHECK(last_error(&sid) == 409 && sid == 1);
 
 	/* At an offset (clamped to the head), and at the head. */
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	subscribe("h", "health", 2, "tax.invoices",
 		  GOVBUS__V1__SUBSCRIBE__START__START_OFFSET, 8, 10, "");
-	CHECK(w.box.n == 1 && w.box.frames[0]->subscribe_ok->start_offset == 8);
+	CHECK(w.rig.box.n == 1 && w.rig.box.frames[0]->subscribe_ok->start_offset == 8);
 	subscribe("h", "health", 3, "tax.invoices",
 		  GOVBUS__V1__SUBSCRIBE__START__START_OFFSET, 500, 10, "");
-	CHECK(w.box.n == 2 && w.box.frames[1]->subscribe_ok->start_offset == 11);
-	gb_outbox_clear(&w.box);
+	CHECK(w.rig.box.n == 2 && w.rig.box.frames[1]->subscribe_ok->start_offset == 11);
+	gb_outbox_clear(&w.rig.box);
 	gb_delivery_pump(w.d);
 	n = delivered(2, offs, 16);
 	CHECK(n == 2 && offs[0] == 8 && offs[1] == 10);
@@ -221,27 +215,27 @@ static void test_refusals(void)
 
 	/* social may subscribe but not replay: the head is fine, history
 	 * is not. market has no grant at all. */
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	subscribe("s", "social", 1, "tax.invoices",
 		  GOVBUS__V1__SUBSCRIBE__START__START_EARLIEST, 0, 1, "");
 	CHECK(last_error(&sid) == 403 && sid == 1);
-	CHECK_CONTAINS(w.box.frames[0]->error->message, "may not replay");
+	CHECK_CONTAINS(w.rig.box.frames[0]->error->message, "may not replay");
 	subscribe("s", "social", 1, "tax.invoices",
 		  GOVBUS__V1__SUBSCRIBE__START__START_LATEST, 0, 1, "");
-	CHECK(w.box.frames[1]->body_case ==
+	CHECK(w.rig.box.frames[1]->body_case ==
 	      GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK);
 	subscribe("m", "market", 1, "tax.invoices",
 		  GOVBUS__V1__SUBSCRIBE__START__START_LATEST, 0, 1, "");
 	CHECK(last_error(&sid) == 403);
-	CHECK_CONTAINS(w.box.frames[2]->error->message,
+	CHECK_CONTAINS(w.rig.box.frames[2]->error->message,
 		       "market may not subscribe to tax.invoices");
 
 	/* One connection holds at most 256 subscriptions. */
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	for (uint64_t id = 1; id <= 256; id++)
 		subscribe("many", "market", id, "tax.open",
 			  GOVBUS__V1__SUBSCRIBE__START__START_LATEST, 0, 1, "");
-	CHECK(gb_outbox_count(&w.box, GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK)
+	CHECK(gb_outbox_count(&w.rig.box, GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK)
 	      == 256);
 	subscribe("many", "market", 257, "tax.open",
 		  GOVBUS__V1__SUBSCRIBE__START__START_LATEST, 0, 1, "");
@@ -252,10 +246,10 @@ static void test_refusals(void)
 		u.subscription_id = id;
 		gb_delivery_unsubscribe(w.d, &from, &u);
 	}
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	subscribe("many", "market", 257, "tax.open",
 		  GOVBUS__V1__SUBSCRIBE__START__START_LATEST, 0, 1, "");
-	CHECK(w.box.n == 1 && w.box.frames[0]->body_case ==
+	CHECK(w.rig.box.n == 1 && w.rig.box.frames[0]->body_case ==
 	      GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK);
 }
 
@@ -263,14 +257,14 @@ static void test_durable(void)
 {
 	uint64_t offs[16], stored = 0, sid = 0;
 
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	subscribe("d", "health", 7, "tax.invoices",
 		  GOVBUS__V1__SUBSCRIBE__START__START_EARLIEST, 0, 2, "nightly");
 	gb_delivery_pump(w.d);
 	CHECK(delivered(7, offs, 16) == 2);
 	cursor_ack("d", "health", 7, 4);
-	CHECK_RC(gb_fixture_settle(w.writer), 0);
-	CHECK_RC(gb_store_cursor_get(w.store, "health", "tax.invoices",
+	CHECK_RC(gb_fixture_settle(w.rig.writer), 0);
+	CHECK_RC(gb_store_cursor_get(w.rig.store, "health", "tax.invoices",
 				     "nightly", &stored), 0);
 	CHECK(stored == 4);
 
@@ -278,14 +272,14 @@ static void test_durable(void)
 	cursor_ack("d", "health", 7, 6);
 	CHECK(last_error(&sid) == 400 && sid == 7);
 	credit("d", "health", 7, 5);
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	gb_delivery_pump(w.d);
 	CHECK(delivered(7, offs, 16) == 0);
 
 	/* Resumed from the stored cursor, whatever the start says. */
 	subscribe("d2", "health", 1, "tax.invoices",
 		  GOVBUS__V1__SUBSCRIBE__START__START_LATEST, 0, 1, "nightly");
-	CHECK(w.box.n == 1 && w.box.frames[0]->subscribe_ok->start_offset == 4);
+	CHECK(w.rig.box.n == 1 && w.rig.box.frames[0]->subscribe_ok->start_offset == 4);
 
 	/* A subscription that is not durable has no cursor to ack. */
 	cursor_ack("h", "health", 2, 0);
@@ -297,28 +291,28 @@ static void test_backpressure(void)
 	uint64_t offs[16];
 
 	gb_delivery_pump(w.d); /* whatever earlier tests left to send */
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	subscribe("q", "health", 1, "tax.invoices",
 		  GOVBUS__V1__SUBSCRIBE__START__START_EARLIEST, 0, 100, "");
 	/* A full queue: nothing taken, the cursor stays, come back soon. */
-	w.box.refuse = GB_EUNAVAIL;
+	w.rig.box.refuse = GB_EUNAVAIL;
 	CHECK(gb_delivery_pump(w.d));
-	CHECK(w.box.refused == 1);
-	w.box.refuse = 0;
-	gb_outbox_clear(&w.box);
+	CHECK(w.rig.box.refused == 1);
+	w.rig.box.refuse = 0;
+	gb_outbox_clear(&w.rig.box);
 	CHECK(!gb_delivery_pump(w.d));
 	CHECK(delivered(1, offs, 16) == 6 && offs[0] == 0 && offs[5] == 10);
 
 	/* A peer that is gone loses its subscription after one try. */
 	subscribe("gone", "health", 1, "tax.invoices",
 		  GOVBUS__V1__SUBSCRIBE__START__START_EARLIEST, 0, 100, "");
-	gb_outbox_clear(&w.box);
-	w.box.refuse = GB_ECLOSED;
+	gb_outbox_clear(&w.rig.box);
+	w.rig.box.refuse = GB_ECLOSED;
 	CHECK(!gb_delivery_pump(w.d));
-	CHECK(w.box.refused == 1);
-	w.box.refuse = 0;
+	CHECK(w.rig.box.refused == 1);
+	w.rig.box.refuse = 0;
 	gb_delivery_pump(w.d);
-	CHECK(w.box.n == 0);
+	CHECK(w.rig.box.n == 0);
 }
 
 static void test_policy_ends(void)
@@ -336,14 +330,14 @@ static void test_policy_ends(void)
 
 	/* Silence: a peer heard from stays, the others are dropped. */
 	gb_delivery_touch(w.d, (const uint8_t *)"s", 1, "social", t + 20 * S);
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	gb_delivery_tick(w.d, t + 31 * S);
-	for (size_t i = 0; i < w.box.n; i++) {
-		const gb_server_frame *f = w.box.frames[i];
+	for (size_t i = 0; i < w.rig.box.n; i++) {
+		const gb_server_frame *f = w.rig.box.frames[i];
 		CHECK(f->body_case == GOVBUS__V1__SERVER_FRAME__BODY_ERROR);
 		if (f->error->status == 504) {
 			CHECK_CONTAINS(f->error->message, "nothing heard");
-			CHECK(w.box.peer_lens[i] != 1 || w.box.peers[i][0] != 's');
+			CHECK(w.rig.box.peer_lens[i] != 1 || w.rig.box.peers[i][0] != 's');
 			ended++;
 		}
 	}
@@ -351,11 +345,11 @@ static void test_policy_ends(void)
 
 	/* The social subscription (from test_refusals) lives on until its
 	 * grant expires: then it ends with 410. */
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	gb_delivery_recheck(w.d, Y2099 - 1);
-	CHECK(w.box.n == 0);
+	CHECK(w.rig.box.n == 0);
 	gb_delivery_recheck(w.d, Y2099);
-	CHECK(w.box.n == 1 && w.box.frames[0]->error->status == 410);
+	CHECK(w.rig.box.n == 1 && w.rig.box.frames[0]->error->status == 410);
 	gb_delivery_plan_expiry(w.d, t);
 	CHECK(gb_delivery_next_expiry(w.d) == UINT64_MAX);
 
@@ -365,18 +359,18 @@ static void test_policy_ends(void)
 		gb_registry *no_replay = gb_fixture_registry(
 			config_health_no_replay, (int64_t)gb_now_ns());
 
-		gb_outbox_clear(&w.box);
+		gb_outbox_clear(&w.rig.box);
 		subscribe("r", "health", 1, "tax.invoices",
 			  GOVBUS__V1__SUBSCRIBE__START__START_EARLIEST, 0, 1, "");
 		subscribe("r", "health", 2, "tax.invoices",
 			  GOVBUS__V1__SUBSCRIBE__START__START_LATEST, 0, 1, "");
-		CHECK(w.box.n == 2);
+		CHECK(w.rig.box.n == 2);
 		if (no_replay) {
 			gb_delivery_policy_loaded(w.d, no_replay);
 			gb_delivery_recheck(w.d, gb_now_ns());
-			CHECK(w.box.n == 3 &&
-			      w.box.frames[2]->error->subscription_id == 1 &&
-			      w.box.frames[2]->error->status == 403);
+			CHECK(w.rig.box.n == 3 &&
+			      w.rig.box.frames[2]->error->subscription_id == 1 &&
+			      w.rig.box.frames[2]->error->status == 403);
 			gb_delivery_policy_loaded(w.d, w.reg);
 			gb_registry_destroy(&no_replay);
 		}
@@ -384,17 +378,17 @@ static void test_policy_ends(void)
 
 	/* A reload without health's grant ends health's subscription, and
 	 * the pump never sends it another batch. */
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	subscribe("h9", "health", 9, "tax.invoices",
 		  GOVBUS__V1__SUBSCRIBE__START__START_EARLIEST, 0, 100, "");
-	CHECK(w.box.n == 1);
+	CHECK(w.rig.box.n == 1);
 	gb_delivery_policy_loaded(w.d, without);
 	gb_delivery_recheck(w.d, gb_now_ns());
 	/* "r" 2 and "h9" 9 end; nothing else is left */
-	CHECK(w.box.n == 3);
-	CHECK(gb_outbox_count(&w.box, GOVBUS__V1__SERVER_FRAME__BODY_ERROR) == 2);
-	for (size_t i = 1; i < w.box.n; i++)
-		CHECK(w.box.frames[i]->error->status == 403);
+	CHECK(w.rig.box.n == 3);
+	CHECK(gb_outbox_count(&w.rig.box, GOVBUS__V1__SERVER_FRAME__BODY_ERROR) == 2);
+	for (size_t i = 1; i < w.rig.box.n; i++)
+		CHECK(w.rig.box.frames[i]->error->status == 403);
 	gb_delivery_pump(w.d);
 	CHECK(delivered(9, offs, 16) == 0);
 	gb_delivery_policy_loaded(w.d, w.reg);
@@ -403,21 +397,18 @@ static void test_policy_ends(void)
 
 int main(void)
 {
-	w.ctx = zmq_ctx_new();
-	w.store = gb_fixture_store("delivery");
 	w.reg = gb_fixture_registry(config, (int64_t)gb_now_ns());
-	if (!w.store || !w.reg)
+	CHECK_RC(gb_fixture_rig_open(&w.rig, "delivery"), 0);
+	if (!w.reg || !w.rig.heads)
 		return 1;
-	CHECK_RC(gb_writer_new(w.ctx, w.store, &w.writer, NULL, 0), 0);
-	CHECK_RC(gb_heads_new(w.store, &w.heads), 0);
 	for (int i = 0; i < 5; i++)
 		append(2); /* offsets 0..9 */
 	{
-		gb_delivery_deps deps = {w.store, w.heads, w.writer, NULL,
-					 gb_outbox_sender(&w.box)};
+		gb_delivery_deps deps = {w.rig.store, w.rig.heads, w.rig.writer,
+					 NULL, gb_outbox_sender(&w.rig.box)};
 		CHECK_RC(gb_delivery_new(&deps, &w.d), 0);
 	}
-	if (!w.d || !w.writer || !w.heads)
+	if (!w.d)
 		return 1;
 	gb_delivery_policy_loaded(w.d, w.reg);
 
@@ -427,14 +418,10 @@ int main(void)
 	test_backpressure();
 	test_policy_ends();
 
-	gb_writer_destroy(&w.writer);
+	gb_fixture_rig_close(&w.rig);
 	gb_delivery_destroy(&w.d);
 	CHECK(w.d == NULL);
-	gb_heads_destroy(&w.heads);
-	gb_outbox_clear(&w.box);
 	gb_registry_destroy(&w.reg);
-	gb_store_close(&w.store);
-	zmq_ctx_term(w.ctx);
 	gb_fixture_cleanup();
 	TEST_EXIT();
 }

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
 #include "gb_broker_fixture.h"
 #include "gb_envelope.h"
@@ -24,11 +23,8 @@
 #include "gb_test.h"
 
 struct world {
-	void *ctx;
-	gb_store *store;
-	gb_writer *writer;
+	gb_fixture_rig rig;
 	gb_sessions *sessions;
-	gb_outbox box;
 	gb_key_service *k;
 	gb_identity *tax, *health, *social;
 	uint8_t key1[GB_DATASET_KEY_BYTES], other[GB_DATASET_KEY_BYTES];
@@ -105,13 +101,13 @@ static const gb_server_frame *upload(const char *dept, uint32_t epoch,
 	copy = gb_fixture_client_frame(&f);
 	for (size_t i = 0; i < n; i++)
 		free(wraps[i].data);
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	if (!copy)
 		return NULL;
 	gb_key_service_upload(w.k, &from, copy);
-	CHECK_RC(gb_fixture_settle(w.writer), 0);
-	CHECK(w.box.n == 1);
-	return w.box.n ? w.box.frames[w.box.n - 1] : NULL;
+	CHECK_RC(gb_fixture_settle(w.rig.writer), 0);
+	CHECK(w.rig.box.n == 1);
+	return w.rig.box.n ? w.rig.box.frames[w.rig.box.n - 1] : NULL;
 }
 
 static const gb_server_frame *fetch(const char *dept, uint32_t epoch)
@@ -122,10 +118,10 @@ static const gb_server_frame *fetch(const char *dept, uint32_t epoch)
 	req.request_id = 8;
 	req.dataset = (char *)"tax.invoices";
 	req.epoch = epoch;
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	gb_key_service_fetch(w.k, &from, &req);
-	CHECK(w.box.n == 1);
-	return w.box.n ? w.box.frames[0] : NULL;
+	CHECK(w.rig.box.n == 1);
+	return w.rig.box.n ? w.rig.box.frames[0] : NULL;
 }
 
 static unsigned status_of(const gb_server_frame *f, const char *words)
@@ -148,7 +144,7 @@ static uint32_t current_epoch(bool *retired)
 {
 	gb_epoch_state es;
 
-	CHECK_RC(gb_store_epoch_get(w.store, "tax.invoices", &es), 0);
+	CHECK_RC(gb_store_epoch_get(w.rig.store, "tax.invoices", &es), 0);
 	if (retired)
 		*retired = es.retired;
 	return es.current;
@@ -247,24 +243,24 @@ static void test_revocation(void)
 	gb_sessions_note(w.sessions, (const uint8_t *)"tax-agent", 9, "tax",
 			 gb_now_ns());
 	gb_key_service_policy_loaded(w.k, none);
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	gb_key_service_reconcile(w.k, (int64_t)gb_now_ns());
-	CHECK_RC(gb_fixture_settle(w.writer), 0);
+	CHECK_RC(gb_fixture_settle(w.rig.writer), 0);
 	CHECK(current_epoch(&retired) == 1 && retired);
-	f = gb_outbox_find(&w.box, 0, GOVBUS__V1__SERVER_FRAME__BODY_KEY_INFO);
-	CHECK(f && f->key_info->rotate && w.box.peer_lens[0] == 9);
+	f = gb_outbox_find(&w.rig.box, 0, GOVBUS__V1__SERVER_FRAME__BODY_KEY_INFO);
+	CHECK(f && f->key_info->rotate && w.rig.box.peer_lens[0] == 9);
 	/* Once retired, nothing more to retire. */
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	gb_key_service_reconcile(w.k, (int64_t)gb_now_ns());
-	CHECK_RC(gb_fixture_settle(w.writer), 0);
-	CHECK(w.box.n == 0);
+	CHECK_RC(gb_fixture_settle(w.rig.writer), 0);
+	CHECK(w.rig.box.n == 0);
 
 	/* A reload grants health and social: the owner is told social
 	 * lacks a wrap of epoch 1 (health has one). */
 	gb_key_service_policy_loaded(w.k, both);
 	gb_key_service_reloaded(w.k, none, (int64_t)gb_now_ns());
-	CHECK_RC(gb_fixture_settle(w.writer), 0);
-	f = gb_outbox_find(&w.box, 0, GOVBUS__V1__SERVER_FRAME__BODY_KEY_INFO);
+	CHECK_RC(gb_fixture_settle(w.rig.writer), 0);
+	f = gb_outbox_find(&w.rig.box, 0, GOVBUS__V1__SERVER_FRAME__BODY_KEY_INFO);
 	CHECK(f && f->key_info->n_missing == 1);
 	if (f && f->key_info->n_missing == 1) {
 		const Govbus__V1__MissingWraps *m = f->key_info->missing[0];
@@ -317,13 +313,12 @@ int main(void)
 	char tax[512], health[512], social[512];
 	gb_registry *reg;
 
-	w.ctx = zmq_ctx_new();
-	w.store = gb_fixture_store("keys");
+	CHECK_RC(gb_fixture_rig_open(&w.rig, "keys"), 0);
 	w.tax = gb_identity_generate();
 	w.health = gb_identity_generate();
 	w.social = gb_identity_generate();
 	w.sessions = gb_sessions_new();
-	if (!w.store || !w.tax || !w.health || !w.social || !w.sessions)
+	if (!w.rig.writer || !w.tax || !w.health || !w.social || !w.sessions)
 		return 1;
 	gb_fixture_dept_yaml(w.tax, "tax", tax, sizeof tax);
 	gb_fixture_dept_yaml(w.health, "health", health, sizeof health);
@@ -332,13 +327,13 @@ int main(void)
 	reg = registry("grants:\n" GRANT("health"));
 	randombytes_buf(w.key1, sizeof w.key1);
 	randombytes_buf(w.other, sizeof w.other);
-	CHECK_RC(gb_writer_new(w.ctx, w.store, &w.writer, NULL, 0), 0);
 	{
-		gb_key_service_deps deps = {w.store, w.writer, w.sessions, NULL,
-					    gb_outbox_sender(&w.box)};
+		gb_key_service_deps deps = {w.rig.store, w.rig.writer,
+					    w.sessions, NULL,
+					    gb_outbox_sender(&w.rig.box)};
 		CHECK_RC(gb_key_service_new(&deps, &w.k), 0);
 	}
-	if (!reg || !w.writer || !w.k)
+	if (!reg || !w.k)
 		return 1;
 	gb_key_service_policy_loaded(w.k, reg);
 
@@ -347,17 +342,14 @@ int main(void)
 	test_history();
 	gb_key_service_policy_loaded(w.k, reg);
 
-	gb_writer_destroy(&w.writer);
+	gb_fixture_rig_close(&w.rig);
 	gb_key_service_destroy(&w.k);
 	CHECK(w.k == NULL);
 	gb_sessions_destroy(&w.sessions);
-	gb_outbox_clear(&w.box);
 	gb_registry_destroy(&reg);
 	gb_identity_destroy(&w.tax);
 	gb_identity_destroy(&w.health);
 	gb_identity_destroy(&w.social);
-	gb_store_close(&w.store);
-	zmq_ctx_term(w.ctx);
 	gb_fixture_cleanup();
 	TEST_EXIT();
 }

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
 #include "gb_broker_fixture.h"
 #include "gb_envelope.h"
@@ -24,11 +23,7 @@
 #define H (3600ull * 1000000000ull)
 
 struct world {
-	void *ctx;
-	gb_store *store;
-	gb_writer *writer;
-	gb_heads *heads;
-	gb_outbox box;
+	gb_fixture_rig rig;
 	gb_registry *reg;
 	gb_publish *pub;
 	gb_identity *tax, *health;
@@ -113,11 +108,11 @@ static const gb_server_frame *publish(const char *dept, const struct batch *b,
 
 	if (!f)
 		return NULL;
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	gb_publish_handle(w.pub, &from, f);
-	CHECK_RC(gb_fixture_settle(w.writer), 0);
-	CHECK(w.box.n == 1);
-	return w.box.n ? w.box.frames[w.box.n - 1] : NULL;
+	CHECK_RC(gb_fixture_settle(w.rig.writer), 0);
+	CHECK(w.rig.box.n == 1);
+	return w.rig.box.n ? w.rig.box.frames[w.rig.box.n - 1] : NULL;
 }
 
 static unsigned status_of(const gb_server_frame *f, const char *words)
@@ -142,7 +137,7 @@ static void test_acks(void)
 	struct batch b = good(1);
 	uint64_t head = 99;
 
-	CHECK_RC(gb_heads_get(w.heads, "tax.invoices", &head), 0);
+	CHECK_RC(gb_heads_get(w.rig.heads, "tax.invoices", &head), 0);
 	CHECK(head == 0);
 	f = publish("tax", &b, 11);
 	CHECK(f && f->body_case == GOVBUS__V1__SERVER_FRAME__BODY_PUBLISH_ACK);
@@ -153,14 +148,14 @@ static void test_acks(void)
 		CHECK(!f->publish_ack->duplicate);
 		CHECK_STR(f->publish_ack->dataset, "tax.invoices");
 	}
-	CHECK_RC(gb_heads_get(w.heads, "tax.invoices", &head), 0);
+	CHECK_RC(gb_heads_get(w.rig.heads, "tax.invoices", &head), 0);
 	CHECK(head == 2);
 
 	/* The same batch again: acked with its offset, stored once. */
 	f = publish("tax", &b, 12);
 	CHECK(f && f->body_case == GOVBUS__V1__SERVER_FRAME__BODY_PUBLISH_ACK &&
 	      f->publish_ack->duplicate && f->publish_ack->base_offset == 0);
-	CHECK_RC(gb_heads_get(w.heads, "tax.invoices", &head), 0);
+	CHECK_RC(gb_heads_get(w.rig.heads, "tax.invoices", &head), 0);
 	CHECK(head == 2);
 	CHECK(!gb_publish_saturated(w.pub));
 }
@@ -180,11 +175,11 @@ static void test_refusals(void)
 	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_PUBLISH;
 	f.publish = &pub;
 	copy = gb_fixture_client_frame(&f);
-	gb_outbox_clear(&w.box);
+	gb_outbox_clear(&w.rig.box);
 	if (copy)
 		gb_publish_handle(w.pub, &from, copy);
-	CHECK(w.box.n == 1 && status_of(w.box.frames[0], "publish rejected: ")
-	      == 401 && w.box.frames[0]->error->request_id == 5);
+	CHECK(w.rig.box.n == 1 && status_of(w.rig.box.frames[0], "publish rejected: ")
+	      == 401 && w.rig.box.frames[0]->error->request_id == 5);
 
 	/* tax's batch sent on health's connection. */
 	b = good(2);
@@ -238,7 +233,7 @@ static void test_writer_refusals(void)
 	b.ids[1] = "inv-2";
 	f = publish("tax", &b, 1);
 	CHECK(f && f->body_case == GOVBUS__V1__SERVER_FRAME__BODY_PUBLISH_ACK);
-	CHECK_RC(gb_heads_get(w.heads, "tax.invoices", &head), 0);
+	CHECK_RC(gb_heads_get(w.rig.heads, "tax.invoices", &head), 0);
 	CHECK(head == 6);
 	b = good(4);
 	b.ids[0] = "inv-3";
@@ -250,7 +245,7 @@ static void test_writer_refusals(void)
 		CHECK(f->error->n_duplicate_records == 1 &&
 		      f->error->duplicate_records[0] == 1);
 	}
-	CHECK_RC(gb_heads_get(w.heads, "tax.invoices", &head), 0);
+	CHECK_RC(gb_heads_get(w.rig.heads, "tax.invoices", &head), 0);
 	CHECK(head == 6);
 }
 
@@ -260,11 +255,10 @@ int main(void)
 	gb_write epoch;
 	uint8_t commitment[GB_COMMITMENT_BYTES];
 
-	w.ctx = zmq_ctx_new();
-	w.store = gb_fixture_store("publish");
 	w.tax = gb_identity_generate();
 	w.health = gb_identity_generate();
-	if (!w.store || !w.tax || !w.health)
+	CHECK_RC(gb_fixture_rig_open(&w.rig, "publish"), 0);
+	if (!w.rig.heads || !w.tax || !w.health)
 		return 1;
 	gb_fixture_dept_yaml(w.tax, "tax", tax, sizeof tax);
 	gb_fixture_dept_yaml(w.health, "health", health, sizeof health);
@@ -293,17 +287,13 @@ int main(void)
 	epoch.key_epoch = 1;
 	epoch.key_commitment = commitment;
 	epoch.now_ns = gb_now_ns();
-	CHECK_RC(gb_store_write_group(w.store, &epoch, 1), 0);
-	CHECK_RC(epoch.result, 0);
-
-	CHECK_RC(gb_writer_new(w.ctx, w.store, &w.writer, NULL, 0), 0);
-	CHECK_RC(gb_heads_new(w.store, &w.heads), 0);
+	CHECK_RC(gb_fixture_write(&w.rig, &epoch, 1), 0);
 	{
-		gb_publish_deps deps = {w.store, w.heads, w.writer, NULL,
-					gb_outbox_sender(&w.box)};
+		gb_publish_deps deps = {w.rig.store, w.rig.heads, w.rig.writer,
+					NULL, gb_outbox_sender(&w.rig.box)};
 		CHECK_RC(gb_publish_new(&deps, &w.pub), 0);
 	}
-	if (!w.writer || !w.heads || !w.pub)
+	if (!w.pub)
 		return 1;
 	gb_publish_policy_loaded(w.pub, w.reg);
 
@@ -311,16 +301,12 @@ int main(void)
 	test_refusals();
 	test_writer_refusals();
 
-	gb_writer_destroy(&w.writer);
+	gb_fixture_rig_close(&w.rig);
 	gb_publish_destroy(&w.pub);
 	CHECK(w.pub == NULL);
-	gb_heads_destroy(&w.heads);
-	gb_outbox_clear(&w.box);
 	gb_registry_destroy(&w.reg);
 	gb_identity_destroy(&w.tax);
 	gb_identity_destroy(&w.health);
-	gb_store_close(&w.store);
-	zmq_ctx_term(w.ctx);
 	gb_fixture_cleanup();
 	TEST_EXIT();
 }
