@@ -83,10 +83,10 @@ struct gb_store {
 	MDB_dbi epochs_db;
 	MDB_dbi epoch_log_db;
 	MDB_dbi wraps_db;
-	MDB_dbi checkpoints_db;         /* audit (issue 4) */
-	MDB_dbi policies_db;            /* audit (issue 4) */
+	MDB_dbi checkpoints_db;
+	MDB_dbi policies_db;
 	bool audit_dbs;                 /* false: a read-only open found none */
-	MDB_dbi requests_db;            /* catalog (issue 7) */
+	MDB_dbi requests_db;
 	bool requests_dbs;              /* false: a read-only open found none */
 	MDB_dbi dedupe_db;              /* record id tags (dedupe) */
 	MDB_dbi dedupe_age_db;          /* the same entries by broker time */
@@ -649,9 +649,9 @@ static int open_databases(gb_store *s, MDB_txn *txn)
 		{"pseq", &s->pseq_db},       {"cursors", &s->cursors_db},
 		{"meta", &s->meta_db},       {"epochs", &s->epochs_db},
 		{"epoch_log", &s->epoch_log_db}, {"wraps", &s->wraps_db},
-		{"checkpoints", &s->checkpoints_db}, /* audit (issue 4) */
-		{"policies", &s->policies_db},       /* audit (issue 4) */
-		{"requests", &s->requests_db},       /* catalog (issue 7) */
+		{"checkpoints", &s->checkpoints_db},
+		{"policies", &s->policies_db},
+		{"requests", &s->requests_db},
 		{"dedupe", &s->dedupe_db},           /* record ids */
 		{"dedupe_age", &s->dedupe_age_db},
 	};
@@ -1460,11 +1460,11 @@ static int apply_append(struct group *g, gb_write *w)
 	return 0;
 }
 
-/* audit (issue 4): the write kinds of the audit section at the end. */
+/* Write kinds applied by the audit and catalog sections at the end. */
 static int apply_audit(struct group *g, gb_write *w);
 static int apply_checkpoint(struct group *g, gb_write *w);
 static int apply_policy(struct group *g, gb_write *w);
-static int apply_request(struct group *g, gb_write *w); /* issue 7 */
+static int apply_request(struct group *g, gb_write *w);
 
 /* Apply one CURSOR item: upsert the durable cursor. */
 static int apply_cursor(struct group *g, gb_write *w)
@@ -1495,7 +1495,7 @@ static void clear_results(gb_write *w, int result)
 	w->base_offset = 0;
 	w->broker_time_ns = 0;
 	memset(w->chain_hash, 0, GB_HASH_BYTES);
-	w->stored_id = 0; /* issue 7 */
+	w->stored_id = 0;
 }
 
 /* Apply one item of any kind; see apply_append for the return rule. */
@@ -1519,7 +1519,7 @@ static int apply_item(struct group *g, gb_write *w)
 		rc = apply_checkpoint(g, w);
 	else if (w->kind == GB_WRITE_POLICY)
 		rc = apply_policy(g, w);
-	else if (w->kind == GB_WRITE_REQUEST) /* issue 7 */
+	else if (w->kind == GB_WRITE_REQUEST)
 		rc = apply_request(g, w);
 	else
 		rc = reject(w, GB_EINVAL);
@@ -2041,7 +2041,7 @@ int gb_store_wrap_get(gb_store *s, const char *dataset, uint32_t epoch,
 	return rc;
 }
 
-/* ------------------------------------------------------------ audit (issue 4)
+/* ------------------------------------------------------------ audit
  *
  * The audit trail, signed checkpoints and policy snapshots (gb_store.h). The
  * writers follow the group rules above; the readers hand raw values to an
@@ -2175,19 +2175,40 @@ static int apply_policy(struct group *g, gb_write *w)
 	return 0;
 }
 
-int gb_store_open_readonly(const char *dir, gb_store **out)
+/* Open the named databases a reader needs: the required ones make a govbus
+ * log; the others came later, so a data dir written before them lacks them
+ * (counted in *missing). Returns 0 or an LMDB code, MDB_NOTFOUND when a
+ * required one is absent. */
+static int open_databases_readonly(gb_store *s, MDB_txn *txn,
+				   unsigned *missing)
 {
-	static const struct {
+	const struct {
 		const char *name;
-		size_t offset;
+		MDB_dbi *dbi;
 		bool required;
 	} dbs[] = {
-		{"streams", offsetof(gb_store, streams_db), true},
-		{"log", offsetof(gb_store, log_db), true},
-		{"meta", offsetof(gb_store, meta_db), true},
-		{"checkpoints", offsetof(gb_store, checkpoints_db), false},
-		{"policies", offsetof(gb_store, policies_db), false},
+		{"streams", &s->streams_db, true},
+		{"log", &s->log_db, true},
+		{"meta", &s->meta_db, true},
+		{"checkpoints", &s->checkpoints_db, false},
+		{"policies", &s->policies_db, false},
 	};
+
+	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+		int rc = mdb_dbi_open(txn, dbs[i].name, 0, dbs[i].dbi);
+
+		if (rc == MDB_NOTFOUND && !dbs[i].required) {
+			(*missing)++;
+			continue;
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int gb_store_open_readonly(const char *dir, gb_store **out)
+{
 	gb_store *s = NULL;
 	MDB_txn *txn = NULL;
 	MDB_val k = {sizeof meta_format_key - 1, (void *)meta_format_key}, v;
@@ -2218,25 +2239,17 @@ int gb_store_open_readonly(const char *dir, gb_store **out)
 	if (rc)
 		goto err_lmdb;
 	s->max_key = (size_t)mdb_env_get_maxkeysize(s->env);
-	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
-		MDB_dbi *dbi = (MDB_dbi *)((char *)s + dbs[i].offset);
-
-		rc = mdb_dbi_open(txn, dbs[i].name, 0, dbi);
-		if (rc == MDB_NOTFOUND && !dbs[i].required) {
-			missing++;
-			continue;
-		}
-		if (rc == MDB_NOTFOUND) {
-			open_refused(dir, "not a govbus log (named databases "
-					  "are missing)");
-			rc = GB_ENOTFOUND;
-			goto err;
-		}
-		if (rc)
-			goto err_lmdb;
+	rc = open_databases_readonly(s, txn, &missing);
+	if (rc == MDB_NOTFOUND) {
+		open_refused(dir, "not a govbus log (named databases "
+				  "are missing)");
+		rc = GB_ENOTFOUND;
+		goto err;
 	}
+	if (rc)
+		goto err_lmdb;
 	s->audit_dbs = missing == 0;
-	/* catalog (issue 7): absent from data dirs written before it */
+	/* Absent from data dirs written before the catalog existed. */
 	rc = mdb_dbi_open(txn, "requests", 0, &s->requests_db);
 	if (rc && rc != MDB_NOTFOUND)
 		goto err_lmdb;
@@ -2456,7 +2469,7 @@ int gb_store_policies_read(gb_store *s, gb_store_policy_fn fn, void *ctx)
 	return rc < 0 ? rc : c.visited;
 }
 
-/* ------------------------------------------------------------ catalog (issue 7)
+/* ------------------------------------------------------------ catalog
  *
  * Access requests: u64be id -> serialized AccessRequestInfo, opaque here. */
 
