@@ -220,8 +220,9 @@ static int parse_department(struct loader *ld, const yaml_node_t *node,
 	return 0;
 }
 
-/* Departments may share neither an id nor a key (gb_registry_internal.h
- * says why); the repeat is refused where it stands. */
+/* Departments may share neither an id nor a key: a shared box key would
+ * make ZAP identify two departments as one, a shared signing key would let
+ * one sign as the other. The repeat is refused where it stands. */
 static int index_departments(struct loader *ld,
 			     const struct department_src *src)
 {

@@ -525,9 +525,7 @@ int gb_registry_add_descriptor_set(gb_registry *reg, uint8_t *bytes,
 	return 0;
 }
 
-/* Departments may share neither an id nor a key: a shared box key would
- * make ZAP identify two departments as one, a shared signing key would let
- * one sign as the other. The signing key index is only for this check. */
+/* The signing key index is built only to find a repeated key. */
 int gb_registry_index_departments(gb_registry *reg, gb_registry_clash *clash)
 {
 	struct index by_sign = {NULL, 0};
