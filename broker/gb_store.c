@@ -1193,13 +1193,15 @@ static int tag_order_cmp(const void *a, const void *b, void *ctx)
 }
 
 /* Look up the entry of `tag`, put after `key`'s prefix (`plen` bytes).
- * 1 with its time and offset, 0 when absent. */
+ * 1 with its time and offset, 0 when absent (both then 0). */
 static int dedupe_get(struct group *g, uint8_t *key, size_t plen,
 		      const uint8_t *tag, uint64_t *t, uint64_t *offset)
 {
 	MDB_val k = {plen + TAG_BYTES, key}, v;
 	int rc;
 
+	*t = 0;
+	*offset = 0;
 	memcpy(key + plen, tag, TAG_BYTES);
 	rc = mdb_get(g->txn, g->s->dedupe_db, &k, &v);
 	if (rc == MDB_NOTFOUND)
