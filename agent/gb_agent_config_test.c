@@ -187,6 +187,20 @@ static void test_errors(void)
 		 broker);
 	expect_error(text, "4:1:", "only one YAML document");
 
+	/* read through the YAML walker: no anchors or aliases, and text
+	 * values are checked text */
+	snprintf(text, sizeof text, "dept: &d health\nkey: k.key\n%s", broker);
+	expect_error(text, "1:7:", "YAML anchors (&d) are not allowed");
+	snprintf(text, sizeof text, "dept: health\nkey: k.key\n%speers: *p\n",
+		 broker);
+	expect_error(text, "4:8:", "YAML aliases (*p) are not allowed");
+	snprintf(text, sizeof text,
+		 "dept: health\nkey: k.key\nbroker:\n"
+		 "  endpoint: \"\\ttcp://h:1\"\n  public_key: \"%s\"\n",
+		 box_key);
+	expect_error(text, "4:13:",
+		     "broker.endpoint: contains a control character");
+
 	expect_error("", "1:1:", "the file is empty");
 	expect_error("- dept\n- key\n", "1:1:", "expected a mapping");
 

@@ -102,6 +102,8 @@ static int grow(void **arr, size_t *cap, size_t count, size_t size)
 	return 0;
 }
 
+/* The first problem wins: later ones are dropped. */
+__attribute__((format(printf, 5, 0)))
 static int vfail(gb_verifier *v, int rc, bool has_offset, uint64_t offset,
 		 const char *fmt, va_list ap)
 {

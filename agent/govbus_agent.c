@@ -3,7 +3,7 @@
  *   govbus-agent --config AGENT.yaml publish   --dataset D [...] [FILE]
  *   govbus-agent --config AGENT.yaml subscribe --dataset D [...]
  *   govbus-agent --config AGENT.yaml run [--dataset D]...
- *   govbus-agent --config AGENT.yaml catalog | request | requests  (issue 7)
+ *   govbus-agent --config AGENT.yaml catalog | request | requests
  *
  * Exit status: 0 only when the whole job succeeded (every record acked /
  * every requested record output and, for durable cursors, acknowledged);
@@ -26,10 +26,10 @@
 #include <unistd.h>
 
 #include "gb_codec.h"
-#include "gb_audit.h" /* issue 4 */
-#include "gb_catalog_cli.h" /* issue 7 */
+#include "gb_audit.h"
+#include "gb_catalog_cli.h"
 #include "gb_format.h"
-#include "gb_record_schema.h" /* schemas (issue 7B) */
+#include "gb_record_schema.h"
 #include "govbus.h"
 
 #define PROGRESS_EVERY_MS 250
@@ -225,7 +225,7 @@ static int64_t now_ms(void)
 }
 
 enum agent_mode { MODE_PUBLISH, MODE_SUBSCRIBE, MODE_RUN,
-		  MODE_CATALOG /* issue 7 */ };
+		  MODE_CATALOG };
 
 struct event_ctx {
 	enum agent_mode mode;
@@ -406,11 +406,11 @@ static void show_progress(const gb_publisher *p, int64_t started)
 	progress_shown = true;
 }
 
-/* schemas (issue 7B): the input of `publish`, checked against the
- * dataset's schema when it has one: a file is read through once first, so
- * a bad record anywhere publishes nothing; a pipe is checked record by
- * record (and the caller drops the batch a bad record falls in). Prints
- * the reason and returns 1 when the job cannot start. */
+/* The input of `publish`, checked against the dataset's schema when it
+ * has one: a file is read through once first, so a bad record anywhere
+ * publishes nothing; a pipe is checked record by record (and the caller
+ * drops the batch a bad record falls in). Prints the reason and returns 1
+ * when the job cannot start. */
 static int open_input(gb_client *c, const struct publish_args *a, int fd,
 		      gb_record_schema **schema, gb_record_input **input)
 {
@@ -455,7 +455,7 @@ static int cmd_publish(const char *config, int argc, char **argv)
 	gb_publisher_stats st;
 	gb_publisher *pub = NULL;
 	gb_client *c = NULL;
-	gb_record_schema *schema = NULL;  /* issue 7B */
+	gb_record_schema *schema = NULL;
 	gb_record_input *reader = NULL;
 	uint32_t dropped = 0;
 	char why[640] = "", id[ID_PREFIX_MAX + 24];
@@ -510,7 +510,7 @@ static int cmd_publish(const char *config, int argc, char **argv)
 		}
 	}
 	/* Records before a bad one are still published, then we fail; with a
-	 * schema (issue 7B), none of the bad record's batch. */
+	 * schema, none of the bad record's batch. */
 	if (input_rc < 0 && schema)
 		dropped = gb_publisher_discard(pub);
 	rc = gb_publisher_flush(pub);
@@ -535,7 +535,7 @@ static int cmd_publish(const char *config, int argc, char **argv)
 		fprintf(stderr, "govbus-agent: input rejected (%u): %s%s%s\n",
 			gb_error_status(input_rc),
 			a.file ? a.file : "standard input", ": ", why);
-		if (schema) /* issue 7B */
+		if (schema)
 			fprintf(stderr, "govbus-agent: the %" PRIu32 " records "
 				"before it in its batch were not published\n",
 				dropped);
@@ -547,7 +547,7 @@ out:
 	gb_publisher_close(&pub);
 	gb_client_close(&c);
 	gb_record_input_destroy(&reader);
-	gb_record_schema_destroy(&schema); /* issue 7B */
+	gb_record_schema_destroy(&schema);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	return status;
@@ -570,7 +570,8 @@ static int parse_subscribe(int argc, char **argv, struct subscribe_args *a)
 
 	a->format = GB_FORMAT_LINES;
 	a->start.kind = GB_START_EARLIEST;
-	for (int i = 0; i < argc; i++) {
+	/* Every option takes a value: each step reads a pair. */
+	for (int i = 0; i < argc; i += 2) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
@@ -607,7 +608,6 @@ static int parse_subscribe(int argc, char **argv, struct subscribe_args *a)
 			return usage_error("subscribe", "unexpected argument "
 					   "'%.40s'", o);
 		}
-		i++;
 	}
 	if (!a->dataset)
 		return usage_error("subscribe", "--dataset is required");
@@ -647,7 +647,7 @@ static int cmd_subscribe(const char *config, int argc, char **argv)
 	gb_subscription *sub = NULL;
 	gb_client *c = NULL;
 	gb_writer *w = NULL;
-	gb_record_schema *schema = NULL;  /* issue 7B */
+	gb_record_schema *schema = NULL;
 	struct sigaction sa;
 	uint64_t out_count = 0;
 	int64_t last_record;
@@ -663,8 +663,8 @@ static int cmd_subscribe(const char *config, int argc, char **argv)
 	}
 	if (connect_client(config, &ctx, &c) != 0)
 		goto out;
-	/* schemas (issue 7B): JSON output of a dataset with a schema is the
-	 * records themselves, converted */
+	/* JSON output of a dataset with a schema is the records
+	 * themselves, converted */
 	if (a.format == GB_FORMAT_JSON) {
 		rc = gb_record_schema_find(c, a.dataset, &schema);
 		if (rc != 0) {
@@ -738,7 +738,7 @@ static int cmd_subscribe(const char *config, int argc, char **argv)
 			goto out;
 		}
 		rc = gb_writer_put(w, &rec);
-		if (rc == GB_EDECODE) { /* issue 7B: not its schema's */
+		if (rc == GB_EDECODE) { /* not its schema's */
 			fflush(stdout);
 			fprintf(stderr, "govbus-agent: subscription ended (%u): "
 				"%s\n", gb_error_status(rc), gb_writer_error(w));
@@ -767,7 +767,7 @@ out:
 	gb_subscription_close(&sub);
 	gb_client_close(&c);
 	gb_writer_destroy(&w);
-	gb_record_schema_destroy(&schema); /* issue 7B */
+	gb_record_schema_destroy(&schema);
 	if (fflush(stdout) != 0 && status == 0)
 		status = output_failed();
 	return status;
@@ -782,7 +782,8 @@ struct run_args {
 
 static int parse_run(int argc, char **argv, struct run_args *a)
 {
-	for (int i = 0; i < argc; i++) {
+	/* Every option takes a value: each step reads a pair. */
+	for (int i = 0; i < argc; i += 2) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
@@ -800,7 +801,6 @@ static int parse_run(int argc, char **argv, struct run_args *a)
 			return usage_error("run", "at most %d --dataset options",
 					   RUN_MAX_DATASETS);
 		a->datasets[a->n++] = v;
-		i++;
 	}
 	return 0;
 }
@@ -887,7 +887,7 @@ static int cmd_run(const char *config, int argc, char **argv)
 	return status;
 }
 
-/* ---------------------------------------------------------------- catalog (issue 7) */
+/* ---------------------------------------------------------------- catalog */
 
 /* catalog, request, requests: parsed and run by gb_catalog_cli.c. */
 static int cmd_catalog(const char *config, const char *word, int argc,
@@ -959,9 +959,9 @@ int main(int argc, char **argv)
 			return cmd_run(config, argc - i, argv + i);
 		return cmd_subscribe(config, argc - i, argv + i);
 	}
-	if (!strcmp(cmd, "audit")) /* issue 4: gb_audit.c */
+	if (!strcmp(cmd, "audit")) /* gb_audit.c */
 		return gb_audit_command(config, argc - i, argv + i);
-	if (gb_catalog_is_command(cmd)) /* issue 7: gb_catalog_cli.c */
+	if (gb_catalog_is_command(cmd)) /* gb_catalog_cli.c */
 		return cmd_catalog(config, cmd, argc - i, argv + i);
 	return usage_error(NULL, "unknown command '%.40s'", cmd);
 }

@@ -1,5 +1,5 @@
-/* Tests for the registry's schemas (issue 7B): `schemas:` lists descriptor
- * sets relative to the config's folder, each dataset's `schema:` must name
+/* Tests for the registry's schemas: `schemas:` lists descriptor sets
+ * relative to the config's folder, each dataset's `schema:` must name
  * a message type in them, and the registry hands the sets' exact bytes to
  * the catalog. Uses the example schema built at build time
  * (config/examples/schemas/business.proto). The error cases that need no

@@ -63,8 +63,8 @@ static gb_decision decide_by_grant(const gb_registry *reg, const gb_grant *g,
 	return d;
 }
 
-/* audit (issue 4): the audit trail is written by the broker alone and read
- * (subscribe, replay) by auditors only. It holds no dataset content, so
+/* The audit trail is written by the broker alone and read (subscribe,
+ * replay) by auditors only. It holds no dataset content, so
  * there is no key to hold either. */
 static gb_decision decide_audit_trail(const gb_department *who,
 				      gb_action action)

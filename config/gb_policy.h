@@ -38,7 +38,7 @@ typedef struct gb_decision {
  *    the grant's starts_ns (the loader requires starts for since-grant).
  *  - closed: owner and auditors only.
  *  - the audit trail (GB_AUDIT_STREAM, "_audit"): auditors may SUBSCRIBE
- *    and REPLAY; nobody else may do anything (issue 4). */
+ *    and REPLAY; nobody else may do anything. */
 gb_decision gb_policy_decide(const gb_registry *reg, const char *dept,
 			     gb_action action, const char *dataset,
 			     int64_t now_ns);
