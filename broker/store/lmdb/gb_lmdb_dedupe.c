@@ -22,7 +22,7 @@ struct lookup {
 };
 
 /* gb_store_tag_lookup_fn over the dedupe db: the entry of `tag`, put
- * after the key's prefix. */
+ * after the key's prefix (absent: 0, with both outputs 0). */
 static int dedupe_get(void *arg, const uint8_t *tag, uint64_t *t,
 		      uint64_t *offset)
 {
@@ -30,6 +30,8 @@ static int dedupe_get(void *arg, const uint8_t *tag, uint64_t *t,
 	MDB_val k = {l->plen + TAG_BYTES, l->key}, v;
 	int rc;
 
+	*t = 0;
+	*offset = 0;
 	memcpy(l->key + l->plen, tag, TAG_BYTES);
 	rc = mdb_get(l->g->txn, l->g->s->dedupe_db, &k, &v);
 	if (rc == MDB_NOTFOUND)

@@ -296,25 +296,23 @@ static int prepare_write(gb_lmdb *s, MDB_txn *txn, const char *dir)
  * the format record. Nothing is created. */
 static int prepare_readonly(gb_lmdb *s, MDB_txn *txn, const char *dir)
 {
-	static const struct {
+	const struct {
 		const char *name;
-		size_t offset;
+		MDB_dbi *dbi;
 		bool required;
 	} dbs[] = {
-		{"streams", offsetof(gb_lmdb, streams_db), true},
-		{"log", offsetof(gb_lmdb, log_db), true},
-		{"meta", offsetof(gb_lmdb, meta_db), true},
-		{"checkpoints", offsetof(gb_lmdb, checkpoints_db), false},
-		{"policies", offsetof(gb_lmdb, policies_db), false},
+		{"streams", &s->streams_db, true},
+		{"log", &s->log_db, true},
+		{"meta", &s->meta_db, true},
+		{"checkpoints", &s->checkpoints_db, false},
+		{"policies", &s->policies_db, false},
 	};
 	MDB_val k = {sizeof meta_format_key - 1, (void *)meta_format_key}, v;
 	unsigned missing = 0;
 	int rc;
 
 	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
-		MDB_dbi *dbi = (MDB_dbi *)((char *)s + dbs[i].offset);
-
-		rc = mdb_dbi_open(txn, dbs[i].name, 0, dbi);
+		rc = mdb_dbi_open(txn, dbs[i].name, 0, dbs[i].dbi);
 		if (rc == MDB_NOTFOUND && !dbs[i].required) {
 			missing++;
 			continue;
