@@ -49,6 +49,7 @@ typedef struct gb_metrics gb_metrics;       /* gb_metrics.h */
 #define GB_HTTP_DEFAULT_SSE_BUFFER (64u << 10)   /* bytes per stream */
 #define GB_HTTP_MIN_SSE_BUFFER 256u
 #define GB_HTTP_MAX_SSE_BUFFER (16u << 20)
+#define GB_HTTP_STOP_GRACE_MS 2000u /* to finish requests when stopping */
 #define GB_HTTP_MAX_PARAMS 8        /* {param} captures in one pattern */
 #define GB_HTTP_MAX_QUERY 32        /* query parameters in one request */
 #define GB_HTTP_MAX_REPLY_HEADERS 8 /* gb_http_add_header per reply */
@@ -135,11 +136,12 @@ typedef struct gb_http_config {
 int gb_http_server_new(const gb_http_config *cfg, gb_http_server **out,
 		       char *why, size_t why_len);
 
-/* Stop: refuse new connections, answer parked requests 503, end SSE
- * streams (their closed callback gets GB_EUNAVAIL), wait for the server
- * thread, remove the Unix socket file. Callbacks may run on the server
- * thread until this returns, so the caller must not hold a lock they
- * take. Accepts NULL; sets *s to NULL. */
+/* Stop: accept no more connections, answer new requests and parked ones
+ * 503, end SSE streams cleanly (their closed callback gets GB_EUNAVAIL),
+ * give requests in flight up to GB_HTTP_STOP_GRACE_MS to be sent, then
+ * close every connection, stop the threads and remove the Unix socket
+ * file. Callbacks run on the server thread until this returns, so the
+ * caller must not hold a lock they take. Accepts NULL; sets *s to NULL. */
 void gb_http_server_destroy(gb_http_server **s);
 
 /* The TCP port listened on (0 for a Unix socket). Any thread. */

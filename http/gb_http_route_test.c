@@ -220,7 +220,7 @@ static void test_bad_paths(void)
 static void test_query(void)
 {
 	gb_http_query_set q = {0};
-	char why[200], key[8];
+	char why[200], key[16];
 
 	CHECK_RC(gb_http_query_add(&q, "from", "10", why, sizeof why), 0);
 	CHECK_RC(gb_http_query_add(&q, "na%6De", "a%20b+c", why, sizeof why), 0);

@@ -131,14 +131,10 @@ static void test_refusals(void)
 
 int main(void)
 {
-	char cmd[300];
-
 	if (!mkdtemp(dir))
 		return 1;
 	test_create_and_load();
 	test_refusals();
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		return 1;
+	gb_test_remove_dir(dir);
 	TEST_EXIT();
 }

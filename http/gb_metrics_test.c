@@ -135,7 +135,7 @@ static void test_cardinality(void)
 	gb_metrics *m = gb_metrics_new();
 	gb_metric *f;
 	const char *ds[] = {"dataset"};
-	char name[16], *text;
+	char name[24], *text;
 	char long_value[GB_METRICS_MAX_VALUE + 2];
 
 	CHECK_RC(gb_metrics_counter(m, "reads_total", "Reads.", ds, 1, 3, &f),
@@ -221,7 +221,7 @@ struct worker {
 static void *hammer(void *arg)
 {
 	struct worker *w = arg;
-	char name[8];
+	char name[16];
 	gb_metric_series *mine, *shared, *h, *g;
 
 	snprintf(name, sizeof name, "t%d", w->id);
@@ -276,7 +276,7 @@ static void test_concurrency(void)
 		      counter, (const char *[]){"all"})) ==
 	      2ull * THREADS * ROUNDS);
 	for (int i = 0; i < THREADS; i++) {
-		char name[8];
+		char name[16];
 		snprintf(name, sizeof name, "t%d", i);
 		CHECK(gb_counter_value(gb_metric_series_get(
 			      counter, (const char *[]){name})) == ROUNDS);

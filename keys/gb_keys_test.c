@@ -166,15 +166,12 @@ static void test_encodings(void)
 
 int main(void)
 {
-	char cmd[600];
 	if (!mkdtemp(dir))
 		return 1;
 	test_roundtrip();
 	test_refusals();
 	test_files();
 	test_encodings();
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
+	gb_test_remove_dir(dir);
 	TEST_EXIT();
 }
