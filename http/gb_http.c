@@ -50,6 +50,9 @@ uint64_t gb_http_now_ms(void)
 }
 
 static void log_line(const gb_http_config *cfg, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void log_line(const gb_http_config *cfg, const char *fmt, va_list ap)
 {
 	char line[512];
 
@@ -70,6 +73,10 @@ void gb_http_log(const gb_http_server *s, const char *fmt, ...)
 	log_line(&s->cfg, fmt, ap);
 	va_end(ap);
 }
+
+/* libmicrohttpd's format strings are its own, checked by its build. */
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
@@ -198,8 +205,8 @@ static void request_finished(struct hub *hub)
 
 static gb_http_request *request_of(struct suspension *sp)
 {
-	return (gb_http_request *)((char *)sp -
-				   offsetof(gb_http_request, susp));
+	return (gb_http_request *)(void *)((char *)sp -
+					   offsetof(gb_http_request, susp));
 }
 
 /* The client, for logs and audit lines. */
@@ -216,14 +223,18 @@ static void describe_peer(struct MHD_Connection *conn, int fd, char *out,
 	snprintf(out, len, "unknown");
 	if (!sa)
 		return;
+	/* copied out: libmicrohttpd's address need not be aligned for
+	 * the longer structures */
 	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-		snprintf(out, len, "%s:%u", host, ntohs(a->sin_port));
+		struct sockaddr_in a;
+		memcpy(&a, sa, sizeof a);
+		inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
+		snprintf(out, len, "%s:%u", host, ntohs(a.sin_port));
 	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-		snprintf(out, len, "[%s]:%u", host, ntohs(a->sin6_port));
+		struct sockaddr_in6 a;
+		memcpy(&a, sa, sizeof a);
+		inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
+		snprintf(out, len, "[%s]:%u", host, ntohs(a.sin6_port));
 	} else if (sa->sa_family == AF_UNIX) {
 		if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
 					  &clen) == 0)

@@ -279,8 +279,10 @@ int gb_http_body_json(gb_http_request *req, json_t **out)
 	json_t *extra;
 	char message[MESSAGE_MAX];
 
-	*out = json_loadb((const char *)req->body, req->body_len,
-			  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+	/* "" for no body: jansson then says what an empty document lacks */
+	*out = json_loadb(req->body ? (const char *)req->body : "",
+			  req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+			  &err);
 	if (*out)
 		return 0;
 	snprintf(message, sizeof message,

@@ -50,7 +50,8 @@ struct gb_http_sse {
 
 gb_http_sse *gb_http_sse_of(struct suspension *sp)
 {
-	return (gb_http_sse *)((char *)sp - offsetof(gb_http_sse, susp));
+	return (gb_http_sse *)(void *)((char *)sp -
+				       offsetof(gb_http_sse, susp));
 }
 
 void gb_http_sse_ref_locked(gb_http_sse *s)

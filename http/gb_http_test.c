@@ -658,7 +658,7 @@ static void test_bodies(void)
 	       400, "duplicate");
 	EXPECT(sock, 0, "POST /v1/datasets/d/records HTTP/1.1\r\nHost: t\r\n"
 			"Content-Length: 0\r\nConnection: close\r\n\r\n",
-	       400, "EDECODE");
+	       400, "not valid JSON: line 1, column 0: ");
 	EXPECT(sock, 0, "POST /v1/datasets/d/records HTTP/1.1\r\nHost: t\r\n"
 			"Content-Length: 9\r\nConnection: close\r\n\r\n"
 			"[1,2,{}]\n",
