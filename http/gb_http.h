@@ -132,7 +132,7 @@ typedef struct gb_http_config {
  *         GB_EIO (bind or listen failed: address in use, a live server on
  *         the socket path, a non-socket file there), GB_EUNAVAIL
  *         (libmicrohttpd built without TLS) or GB_ENOMEM; a sentence in
- *         `why` says which. Not thread-safe with itself on one path. */
+ *         `why` says which. Any thread; servers are independent. */
 int gb_http_server_new(const gb_http_config *cfg, gb_http_server **out,
 		       char *why, size_t why_len);
 
@@ -234,12 +234,12 @@ typedef struct gb_http_asset {
 
 /* The content type of a file name by its extension (html, css, js, mjs,
  * json, svg, png, ico, woff2, txt, map, wasm), with charset for text;
- * "application/octet-stream" otherwise. */
+ * "application/octet-stream" otherwise. Pure; any thread. */
 const char *gb_http_content_type(const char *path);
 
 /* Reply 200 with the asset, its content type, ETag (BLAKE2b of the bytes)
  * and Cache-Control, or 304 when the request's If-None-Match names the
- * ETag. */
+ * ETag. Called like the other replies. */
 int gb_http_reply_asset(gb_http_request *req, const gb_http_asset *asset);
 
 /* ------------------------------------------------- Server-Sent Events

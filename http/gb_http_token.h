@@ -5,7 +5,11 @@
  * mode 0600 and refused, like a key file, when group or others may access
  * it. The token lives in sodium_malloc memory; a presented token is
  * compared through a BLAKE2b hash of each side with sodium_memcmp, so the
- * comparison takes the same time whatever the input and its length. */
+ * comparison takes the same time whatever the input and its length.
+ *
+ * Thread-safety: a token does not change once made, so its getters and
+ * gb_http_token_matches may run on any threads at once; making and
+ * destroying one is the owner's. */
 #ifndef GB_HTTP_TOKEN_H
 #define GB_HTTP_TOKEN_H
 
