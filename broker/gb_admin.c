@@ -1,4 +1,4 @@
-/* govbus-broker admin listings; see gb_admin.h (issue 7).
+/* govbus-broker admin listings; see gb_admin.h.
  *
  * Trust: the registry was validated by the loader;
  * stored requests are decoded and checked by gb_requests_list; every value
@@ -64,7 +64,7 @@ static const gb_column dataset_columns[] = {
 	{"format", NULL, GB_COLUMN_TEXT},
 	{"contact", NULL, GB_COLUMN_TEXT},
 	{"audit_access", NULL, GB_COLUMN_TEXT},
-	{"schema", NULL, GB_COLUMN_TEXT},      /* schemas (issue 7B) */
+	{"schema", NULL, GB_COLUMN_TEXT},      /* its message type, if any */
 };
 
 static void dataset_row(const gb_registry *reg, size_t i, const char **v,

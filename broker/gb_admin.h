@@ -1,4 +1,4 @@
-/* govbus-broker admin listings (issue 7):
+/* govbus-broker admin listings:
  *
  *   govbus-broker --config FILE registry   the whole registry of FILE:
  *                                          departments, datasets with all

@@ -15,10 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "gb_checkpoint.h"
 #include "gb_error.h"
+#include "gb_log.h"
 #include "gb_policy.h"
 #include "govbus.pb-c.h"
 
@@ -57,27 +57,6 @@ struct gb_audit_job {
 	size_t peer_len;
 	uint64_t request_id;
 };
-
-static uint64_t wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void audit_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void audit_log(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("govbus-broker: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -131,7 +110,7 @@ static gb_audit_job *job_new(gb_write_kind kind, const char *stream)
 	snprintf(job->stream, sizeof job->stream, "%s", stream);
 	job->w.kind = kind;
 	job->w.dataset = job->stream;
-	job->w.now_ns = wall_ns();
+	job->w.now_ns = gb_now_ns();
 	return job;
 }
 
@@ -154,8 +133,8 @@ static void submit(gb_audit *a, gb_audit_job *job)
 	int rc = a->io.submit(a->io.ctx, job);
 
 	if (rc != 0)
-		audit_log("audit: cannot queue a write of %s: %s", job->stream,
-			  gb_strerror(rc));
+		gb_log("audit: cannot queue a write of %s: %s", job->stream,
+		       gb_strerror(rc));
 }
 
 static void send_error(gb_audit *a, const uint8_t *peer, size_t peer_len,
@@ -197,11 +176,11 @@ static void reply_checkpoint(gb_audit *a, const gb_audit_job *job)
 void gb_audit_job_done(gb_audit *a, gb_audit_job *job, const gb_write *result)
 {
 	if (result->result != 0) {
-		audit_log("audit: storing a %s of %s failed: %s",
-			  job->w.kind == GB_WRITE_AUDIT ? "trail event"
-			  : job->w.kind == GB_WRITE_CHECKPOINT ? "checkpoint"
-							       : "policy snapshot",
-			  job->stream, gb_strerror(result->result));
+		gb_log("audit: storing a %s of %s failed: %s",
+		       job->w.kind == GB_WRITE_AUDIT ? "trail event"
+		       : job->w.kind == GB_WRITE_CHECKPOINT ? "checkpoint"
+							    : "policy snapshot",
+		       job->stream, gb_strerror(result->result));
 		if (job->reply)
 			send_error(a, job->peer, job->peer_len, result->result,
 				   job->request_id,
@@ -232,11 +211,11 @@ static void record(gb_audit *a, Govbus__V1__AuditEvent *ev)
 		return;
 	ev->policy_hash.data = a->policy_hash;
 	ev->policy_hash.len = GB_HASH_BYTES;
-	ev->broker_time_ns = wall_ns();
+	ev->broker_time_ns = gb_now_ns();
 	job = job_new(GB_WRITE_AUDIT, GB_AUDIT_STREAM);
 	len = govbus__v1__audit_event__get_packed_size(ev);
 	if (!job || !(job->bytes = malloc(len ? len : 1))) {
-		audit_log("audit: out of memory recording an event");
+		gb_log("audit: out of memory recording an event");
 		gb_audit_job_free(&job);
 		return;
 	}
@@ -392,7 +371,7 @@ void gb_audit_policy_loaded(gb_audit *a, const gb_registry *reg,
 	bytes = gb_registry_source(reg, &len);
 	job = job_new(GB_WRITE_POLICY, "policies");
 	if (!job || !(job->bytes = malloc(len ? len : 1))) {
-		audit_log("audit: out of memory storing the policy snapshot");
+		gb_log("audit: out of memory storing the policy snapshot");
 		gb_audit_job_free(&job);
 	} else {
 		memcpy(job->bytes, bytes, len);
@@ -448,7 +427,7 @@ static struct cp_stream *stream_find(gb_audit *a, const char *name, bool add)
 	s = &a->streams[a->stream_count++];
 	memset(s, 0, sizeof *s);
 	snprintf(s->name, sizeof s->name, "%s", name);
-	s->last_ns = wall_ns();
+	s->last_ns = gb_now_ns();
 	return s;
 }
 
@@ -473,7 +452,7 @@ static int take_checkpoint(gb_audit *a, const char *stream,
 	snprintf(cp.dataset, sizeof cp.dataset, "%s", stream);
 	cp.next_offset = info.next_offset;
 	memcpy(cp.chain_hash, info.head_hash, GB_HASH_BYTES);
-	cp.broker_time_ns = wall_ns();
+	cp.broker_time_ns = gb_now_ns();
 	cp.batch_count = info.batch_count;
 	job = job_new(GB_WRITE_CHECKPOINT, stream);
 	if (!job)
@@ -505,8 +484,8 @@ static void scheduled_checkpoint(gb_audit *a, const char *stream)
 	int rc = take_checkpoint(a, stream, NULL, 0, 0);
 
 	if (rc != 0)
-		audit_log("audit: cannot checkpoint %s: %s", stream,
-			  gb_strerror(rc));
+		gb_log("audit: cannot checkpoint %s: %s", stream,
+		       gb_strerror(rc));
 }
 
 void gb_audit_appended(gb_audit *a, const char *dataset)
@@ -559,7 +538,7 @@ static bool may_read(gb_audit *a, const gb_registry *reg, const uint8_t *peer,
 				     (int64_t)t);
 	if (d.allowed)
 		return true;
-	audit_log("refused %s of %s by %s: %s", action, stream, dept, d.reason);
+	gb_log("refused %s of %s by %s: %s", action, stream, dept, d.reason);
 	gb_audit_denied(a, dept, stream, action, d.error, d.reason);
 	send_error(a, peer, peer_len, d.error, request_id,
 		   "%s may not see the checkpoints of %s: %s", dept, stream,

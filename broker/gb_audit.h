@@ -1,5 +1,5 @@
 /* govbus broker audit: the audit trail, signed checkpoints and policy
- * snapshots (DESIGN §7 "Audit", issue 4).
+ * snapshots (DESIGN §7 "Audit").
  *
  * The broker calls one function per event worth recording (a denial, a
  * subscription start, a connect, stored key wraps, a policy load or a

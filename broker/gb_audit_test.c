@@ -1,10 +1,10 @@
-/* Tests of the audit additions (issue 4): the store's AUDIT, CHECKPOINT and
- * POLICY writes and their raw readers, the read-only open; the broker's
- * audit module (events, checkpoint schedule, requests) driven through a
- * fake gb_audit_io that commits jobs as the writer thread would; signed
- * checkpoints; the audit-trail policy rule and stream name. Each test works
- * in its own folder under a mkdtemp root, removed at the end. */
-#include <ftw.h>
+/* Tests of the broker's audit module (events, checkpoint schedule,
+ * requests) driven through a fake gb_audit_io that commits jobs to a real
+ * store as the writer thread would; signed checkpoints; the audit-trail
+ * policy rule and stream name. The store's own AUDIT, CHECKPOINT and POLICY
+ * writes and their readers are tested in broker/store
+ * (gb_store_contract_test). Each test works in its own folder under a
+ * mkdtemp root, removed at the end. */
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdbool.h>
@@ -22,196 +22,16 @@
 #include "gb_keys.h"
 #include "gb_policy.h"
 #include "gb_store.h"
+#include "gb_store_test_util.h"
 #include "gb_test.h"
-
-static char tmp_root[64];
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static gb_store *open_store(const char *name, char *dir, size_t len)
 {
 	gb_store *s = NULL;
 
-	snprintf(dir, len, "%s/%s", tmp_root, name);
+	st_case_dir(dir, len, name);
 	CHECK_RC(gb_store_open(dir, 64u << 20, &s), 0);
 	return s;
-}
-
-static gb_write audit_item(const char *stream, const uint8_t *bytes,
-			   size_t len, uint64_t now)
-{
-	gb_write w;
-
-	memset(&w, 0, sizeof w);
-	w.kind = GB_WRITE_AUDIT;
-	w.dataset = stream;
-	w.signed_batch = bytes;
-	w.signed_batch_len = len;
-	w.record_count = 1;
-	w.now_ns = now;
-	return w;
-}
-
-/* ------------------------------------------------------------ store */
-
-struct seen {
-	uint64_t offsets[16];
-	size_t lens[16];
-	size_t n;
-};
-
-static int remember(void *arg, uint64_t offset, const uint8_t *value,
-		    size_t len)
-{
-	struct seen *s = arg;
-
-	(void)value;
-	if (s->n < 16) {
-		s->offsets[s->n] = offset;
-		s->lens[s->n] = len;
-	}
-	s->n++;
-	return 0;
-}
-
-static void test_audit_appends(void)
-{
-	char dir[128];
-	gb_store *s = open_store("appends", dir, sizeof dir);
-	gb_write w[3];
-	gb_stream_info info;
-	struct seen seen = {0};
-	uint8_t h[GB_HASH_BYTES] = {0};
-	uint64_t bad = 99, seq = 7;
-	gb_stored_batch b;
-
-	w[0] = audit_item(GB_AUDIT_STREAM, (const uint8_t *)"first", 5, 100);
-	w[1] = audit_item(GB_AUDIT_STREAM, (const uint8_t *)"second", 6, 50);
-	w[2] = audit_item(GB_AUDIT_STREAM, NULL, 0, 100); /* rejected alone */
-	CHECK_RC(gb_store_write_group(s, w, 3), 0);
-	CHECK_RC(w[0].result, 0);
-	CHECK_RC(w[1].result, 0);
-	CHECK_RC(w[2].result, GB_EINVAL);
-	CHECK(w[0].base_offset == 0 && w[1].base_offset == 1);
-	/* Broker time never goes back: max(now, last + 1). */
-	CHECK(w[0].broker_time_ns == 100 && w[1].broker_time_ns == 101);
-	gb_chain_next(h, 0, 100, (const uint8_t *)"first", 5, h);
-	CHECK(memcmp(h, w[0].chain_hash, GB_HASH_BYTES) == 0);
-
-	CHECK_RC(gb_store_stream_info(s, GB_AUDIT_STREAM, &info), 0);
-	CHECK(info.next_offset == 2 && info.batch_count == 2);
-	CHECK_RC(gb_store_verify_stream(s, GB_AUDIT_STREAM, &bad), 0);
-	/* No producer seq is kept for the trail. */
-	CHECK_RC(gb_store_last_seq(s, GB_AUDIT_STREAM, "_broker", &seq), 0);
-	CHECK(seq == 0);
-
-	CHECK(gb_store_read_raw(s, GB_AUDIT_STREAM, &info, remember, &seen) == 2);
-	CHECK(seen.n == 2 && seen.offsets[1] == 1);
-	CHECK(seen.lens[0] == GB_STORED_HEADER_BYTES + 5);
-	CHECK(info.next_offset == 2);
-	CHECK_RC(gb_store_entry_split((const uint8_t *)"short", 5, &b),
-		 GB_ECORRUPT);
-	gb_store_close(&s);
-}
-
-static void test_checkpoints_and_policies(void)
-{
-	char dir[128];
-	gb_store *s = open_store("cp", dir, sizeof dir);
-	gb_write w[4];
-	struct seen seen = {0};
-	const uint8_t config[] = "departments: []\n";
-	uint8_t hash[GB_HASH_BYTES];
-
-	w[0] = audit_item("tax.invoices", (const uint8_t *)"x", 1, 10);
-	memset(&w[1], 0, sizeof w[1]);
-	w[1].kind = GB_WRITE_CHECKPOINT;
-	w[1].dataset = "tax.invoices";
-	w[1].value = (const uint8_t *)"cp-at-1";
-	w[1].value_len = 7;
-	w[1].checkpoint_offset = 1; /* covers the append before it */
-	w[2] = w[1];
-	w[2].checkpoint_offset = 2; /* beyond the stream */
-	w[3] = w[1];
-	w[3].checkpoint_offset = 0;
-	w[3].value = (const uint8_t *)"cp-at-0";
-	CHECK_RC(gb_store_write_group(s, w, 4), 0);
-	CHECK_RC(w[1].result, 0);
-	CHECK_RC(w[2].result, GB_EINVAL);
-	CHECK_RC(w[3].result, 0);
-	CHECK(gb_store_checkpoints_read(s, "tax.invoices", 0, 10, remember,
-					&seen) == 2);
-	CHECK(seen.offsets[0] == 0 && seen.offsets[1] == 1);
-	seen.n = 0;
-	CHECK(gb_store_checkpoints_read(s, "tax.invoices", 1, 10, remember,
-					&seen) == 1);
-	CHECK(gb_store_checkpoints_read(s, "tax", 0, 10, remember, &seen) == 0);
-
-	/* Policies: created on the first load, a time appended per load. */
-	crypto_generichash(hash, sizeof hash, config, sizeof config - 1, NULL, 0);
-	memset(w, 0, sizeof w);
-	for (int i = 0; i < 3; i++) {
-		w[i].kind = GB_WRITE_POLICY;
-		w[i].value = config;
-		w[i].value_len = sizeof config - 1;
-		w[i].policy_hash = hash;
-		w[i].now_ns = 1000 + (uint64_t)i;
-	}
-	w[2].now_ns = 1001;                      /* the same load again */
-	w[3] = w[0];
-	w[3].policy_hash = (const uint8_t *)"0123456789abcdef0123456789abcdef";
-	CHECK_RC(gb_store_write_group(s, w, 4), 0);
-	CHECK_RC(w[0].result, 0);
-	CHECK_RC(w[3].result, GB_EINVAL);        /* bytes do not hash to it */
-	gb_store_close(&s);
-}
-
-struct policy_seen {
-	size_t n, loads, len;
-	uint64_t last;
-};
-
-static int count_policy(void *arg, const gb_stored_policy *p)
-{
-	struct policy_seen *ps = arg;
-
-	ps->n++;
-	ps->loads = p->load_count;
-	ps->len = p->config_len;
-	ps->last = p->loaded_ns[p->load_count - 1];
-	return 0;
-}
-
-static void test_readonly(void)
-{
-	char dir[128], missing[160];
-	gb_store *s = NULL;
-	struct policy_seen ps = {0};
-	struct seen seen = {0};
-	gb_write w = audit_item("x.y", (const uint8_t *)"z", 1, 1);
-
-	/* The store written by the test above. */
-	snprintf(dir, sizeof dir, "%s/cp", tmp_root);
-	CHECK_RC(gb_store_open_readonly(dir, &s), 0);
-	CHECK(gb_store_policies_read(s, count_policy, &ps) == 1);
-	CHECK(ps.loads == 2 && ps.last == 1001);
-	CHECK(ps.len == strlen("departments: []\n"));
-	CHECK(gb_store_checkpoints_read(s, "tax.invoices", 0, 10, remember,
-					&seen) == 2);
-	/* Nothing can be written through it. */
-	CHECK_RC(gb_store_write_group(s, &w, 1), GB_EIO);
-	gb_store_close(&s);
-
-	snprintf(missing, sizeof missing, "%s/none", tmp_root);
-	CHECK(gb_store_open_readonly(missing, &s) != 0);
-	CHECK(s == NULL);
 }
 
 /* ------------------------------------------------------------ checkpoints */
@@ -277,7 +97,7 @@ static gb_registry *load_registry(const gb_identity *tax, const gb_identity *aud
 		     "  - { id: tax.invoices, owner: tax, title: T, sharing: "
 		     "closed, classification: internal }\n",
 		     ts, tb, as, ab);
-	snprintf(path, sizeof path, "%s/reg.yaml", tmp_root);
+	st_case_dir(path, sizeof path, "reg.yaml");
 	CHECK_RC(gb_config_load_buffer(path, (const uint8_t *)yaml, (size_t)n,
 				       1000, &reg, &err), 0);
 	return reg;
@@ -426,8 +246,8 @@ static void test_module(void)
 	gb_audit_io io = {fake_submit, fake_send, &f};
 	struct event_seen es = {0};
 	gb_stream_info info;
-	struct seen seen = {0};
-	struct policy_seen ps = {0};
+	struct st_seen seen = {0};
+	struct st_policy_seen ps = {0};
 	gb_checkpoint cp;
 	char why[256];
 	const uint8_t peer[] = "peer";
@@ -453,8 +273,8 @@ static void test_module(void)
 	CHECK_STR(es.depts[2], "tax");
 	CHECK(es.kinds[3] == GOVBUS__V1__AUDIT_EVENT__KIND__AUDIT_REPLAY);
 	CHECK(es.kinds[5] == GOVBUS__V1__AUDIT_EVENT__KIND__AUDIT_POLICY_REJECTED);
-	CHECK(gb_store_policies_read(f.store, count_policy, &ps) == 1);
-	CHECK(gb_store_checkpoints_read(f.store, GB_AUDIT_STREAM, 0, 10, remember,
+	CHECK(gb_store_policies_read(f.store, st_count_policy, &ps) == 1);
+	CHECK(gb_store_checkpoints_read(f.store, GB_AUDIT_STREAM, 0, 10, st_remember,
 					&seen) >= 1);
 	/* The trail subscription names the broker as its owner. */
 	CHECK(gb_audit_trail_owner(f.audit, GB_AUDIT_STREAM) != NULL);
@@ -499,7 +319,7 @@ static void test_module(void)
 		gb_write w[3];
 
 		for (int i = 0; i < 3; i++) {
-			w[i] = audit_item("tax.invoices", (const uint8_t *)"b", 1,
+			w[i] = st_audit_item("tax.invoices", (const uint8_t *)"b", 1,
 					  (uint64_t)i + 1);
 		}
 		CHECK_RC(gb_store_write_group(f.store, w, 3), 0);
@@ -509,7 +329,7 @@ static void test_module(void)
 		fake_flush(&f);
 		seen.n = 0;
 		CHECK(gb_store_checkpoints_read(f.store, "tax.invoices", 0, 10,
-						remember, &seen) == 1);
+						st_remember, &seen) == 1);
 		CHECK(seen.offsets[0] == 3);
 	}
 	/* At stop: streams with uncovered batches get one, then nothing more
@@ -534,17 +354,12 @@ static void test_module(void)
 
 int main(void)
 {
-	snprintf(tmp_root, sizeof tmp_root, "/tmp/gb_audit_test.XXXXXX");
-	if (!mkdtemp(tmp_root) || sodium_init() < 0) {
-		perror("mkdtemp");
+	if (!st_root_init("gb_audit_test") || sodium_init() < 0)
 		return 1;
-	}
-	test_audit_appends();
-	test_checkpoints_and_policies();
-	test_readonly();
 	test_checkpoint_signing();
 	test_policy_and_codec();
 	test_module();
-	nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	st_root_remove();
+	gb_test_failures += st_failures();
 	TEST_EXIT();
 }

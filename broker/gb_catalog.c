@@ -1,5 +1,4 @@
-/* govbus catalog: one department's view of the registry; see gb_catalog.h
- * (issue 7).
+/* govbus catalog: one department's view of the registry; see gb_catalog.h.
  *
  * Trust: the registry snapshot is trusted (the loader validated it); the
  * department id is the one ZAP authenticated. Nothing here reads the clock:
@@ -61,7 +60,7 @@ static void fill_entry(const gb_registry *reg, const gb_department *dept,
 	e->classification = text(gb_classification_name(ds->classification));
 	e->update_frequency = text(ds->update_frequency);
 	e->format = text(ds->format);
-	e->schema = text(ds->schema); /* schemas (issue 7B) */
+	e->schema = text(ds->schema); /* its message type, if it has one */
 	e->contact = text(ds->contact);
 	e->available_since = text(ds->available_since);
 	e->rights = rights;
@@ -117,7 +116,7 @@ int gb_catalog_build(const gb_registry *reg, const char *dept_id,
 	}
 	c->msg.datasets = c->ptrs;
 	/* Every set the config lists: agents check records and convert JSON
-	 * with them (schemas, issue 7B). */
+	 * with them. */
 	for (size_t i = 0; i < nsets; i++)
 		c->sets[i].data = (uint8_t *)gb_registry_descriptor_set_at(
 			reg, i, &c->sets[i].len);

@@ -1,5 +1,5 @@
 /* govbus catalog: the shared-data catalog as one department sees it
- * (issue 7, DESIGN §6).
+ * (DESIGN §6).
  *
  * Which datasets a department is shown, and with what, is a pure function
  * of (registry snapshot, department, time), like the policy it reports:

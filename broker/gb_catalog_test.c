@@ -1,4 +1,4 @@
-/* Tests of the catalog (issue 7): which datasets each kind of department
+/* Tests of the catalog: which datasets each kind of department
  * is shown (owner, open, conditional with and without a grant, closed,
  * auditor), the rights on each as the policy decides them (and as they
  * change when a grant expires), the grant's details, the catalog metadata
@@ -226,7 +226,7 @@ static void test_registry(void)
 	gb_registry_destroy(&reg);
 }
 
-/* Schemas (issue 7B): the dataset's message type and every descriptor set
+/* Schemas: the dataset's message type and every descriptor set
  * the config lists reach the agent in the catalog. */
 static void test_schema(const char *desc)
 {

@@ -1,5 +1,4 @@
-/* govbus broker: the catalog and access requests; see gb_requests.h
- * (issue 7).
+/* govbus broker: the catalog and access requests; see gb_requests.h.
  *
  * Trust: frames were bounded and checked by gb_codec (ids, rights, bounded
  * UTF-8 purpose and legal basis); the department is the one ZAP
@@ -14,11 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "gb_catalog.h"
 #include "gb_error.h"
 #include "gb_listing.h"
+#include "gb_log.h"
 
 #define PEER_MAX 256                   /* ZeroMQ routing ids */
 #define LIST_BYTES_MAX (GB_MAX_FRAME / 2) /* an AccessRequestList's requests */
@@ -57,14 +56,6 @@ struct gb_requests_job {
 	char dept[GB_MAX_ID_LEN + 1];
 	char dataset[GB_MAX_ID_LEN + 1];
 };
-
-static uint64_t wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void tell(gb_requests *r, const struct asker *to, int err,
 		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -389,7 +380,7 @@ void gb_requests_job_done(gb_requests *r, gb_requests_job *job,
 				NULL, NULL);
 	send_ack(r, &job->asker, info);
 	/* A reload between the check and the commit may already answer it. */
-	queue_decision(r, info, wall_ns());
+	queue_decision(r, info, gb_now_ns());
 out:
 	if (info)
 		govbus__v1__access_request_info__free_unpacked(info, NULL);

@@ -1,4 +1,4 @@
-/* govbus broker: the catalog and access requests (issue 7, DESIGN §6).
+/* govbus broker: the catalog and access requests (DESIGN §6).
  *
  * A department sees the catalog (CatalogRequest -> Catalog, gb_catalog.h)
  * and asks for access to a conditional dataset with a purpose and a legal

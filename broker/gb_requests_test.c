@@ -1,13 +1,12 @@
-/* Tests of access requests (issue 7): the store's REQUEST write (dense ids
- * from 1, replacing by id, bounds) and its readers, also through a
- * read-only open; gb_requests_check and gb_requests_decide over a registry
- * with open, conditional, closed, granted and refused datasets; the
- * gb_requests module driven through a fake gb_requests_io that commits
+/* Tests of access requests: gb_requests_check and gb_requests_decide over
+ * a registry with open, conditional, closed, granted and refused datasets;
+ * the gb_requests module driven through a fake gb_requests_io that commits
  * jobs as the writer thread would: a request is acked as pending with id 1,
  * a repeat returns it, refusals are explained, the asker lists only its
  * own, and a config with a grant (or a refusal) decides it. Every frame the
- * module sends is encoded and decoded again, so it also passes gb_codec. */
-#include <ftw.h>
+ * module sends is encoded and decoded again, so it also passes gb_codec.
+ * The store's REQUEST write and its readers are tested in broker/store
+ * (gb_store_contract_test). */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,120 +20,20 @@
 #include "gb_error.h"
 #include "gb_requests.h"
 #include "gb_store.h"
+#include "gb_store_test_util.h"
 #include "gb_test.h"
 #include "gb_test_departments.h"
 
 #define NS INT64_C(1000000000)
 #define NOW (INT64_C(1780272000) * NS) /* 2026-06-01T00:00:00Z */
 
-static char tmp_root[64];
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static gb_store *open_store(const char *name, char *dir, size_t len)
 {
 	gb_store *s = NULL;
 
-	snprintf(dir, len, "%s/%s", tmp_root, name);
+	st_case_dir(dir, len, name);
 	CHECK_RC(gb_store_open(dir, 64u << 20, &s), 0);
 	return s;
-}
-
-static gb_write request_item(uint64_t id, const char *value)
-{
-	gb_write w;
-
-	memset(&w, 0, sizeof w);
-	w.kind = GB_WRITE_REQUEST;
-	w.request_id = id;
-	w.value = (const uint8_t *)value;
-	w.value_len = value ? strlen(value) : 0;
-	return w;
-}
-
-/* ------------------------------------------------------------ store */
-
-struct seen {
-	uint64_t ids[8];
-	char values[8][32];
-	size_t n;
-};
-
-static int remember(void *arg, uint64_t id, const uint8_t *value, size_t len)
-{
-	struct seen *s = arg;
-
-	if (s->n < 8) {
-		s->ids[s->n] = id;
-		snprintf(s->values[s->n], sizeof s->values[s->n], "%.*s",
-			 (int)len, (const char *)value);
-	}
-	s->n++;
-	return 0;
-}
-
-static void test_store(void)
-{
-	char dir[128];
-	gb_store *s = open_store("store", dir, sizeof dir), *ro = NULL;
-	gb_write w[4];
-	struct seen seen = {0};
-	uint64_t next = 0;
-
-	if (!s)
-		return;
-	CHECK_RC(gb_store_request_next_id(s, &next), 0);
-	CHECK(next == 1);
-	/* Two new requests in one group get 1 and 2. */
-	w[0] = request_item(0, "first");
-	w[1] = request_item(0, "second");
-	CHECK_RC(gb_store_write_group(s, w, 2), 0);
-	CHECK_RC(w[0].result, 0);
-	CHECK_RC(w[1].result, 0);
-	CHECK(w[0].stored_id == 1);
-	CHECK(w[1].stored_id == 2);
-	/* Replace 1; an unknown id, an empty and an oversized value are
-	 * refused alone. */
-	{
-		static char big[GB_STORE_REQUEST_MAX + 2];
-
-		memset(big, 'x', sizeof big - 1);
-		w[0] = request_item(1, "first, decided");
-		w[1] = request_item(9, "nobody");
-		w[2] = request_item(0, NULL);
-		w[3] = request_item(0, big);
-	}
-	CHECK_RC(gb_store_write_group(s, w, 4), 0);
-	CHECK_RC(w[0].result, 0);
-	CHECK(w[0].stored_id == 1);
-	CHECK_RC(w[1].result, GB_ENOTFOUND);
-	CHECK_RC(w[2].result, GB_EINVAL);
-	CHECK_RC(w[3].result, GB_EINVAL);
-	/* Nothing refused took an id: the next one is still 3. */
-	CHECK_RC(gb_store_request_next_id(s, &next), 0);
-	CHECK(next == 3);
-	CHECK(gb_store_requests_read(s, remember, &seen) == 2);
-	CHECK(seen.ids[0] == 1 && seen.ids[1] == 2);
-	CHECK_STR(seen.values[0], "first, decided");
-	CHECK_STR(seen.values[1], "second");
-	gb_store_close(&s);
-
-	/* Another process's view: read-only, same requests. */
-	CHECK_RC(gb_store_open_readonly(dir, &ro), 0);
-	memset(&seen, 0, sizeof seen);
-	CHECK(gb_store_requests_read(ro, remember, &seen) == 2);
-	CHECK_RC(gb_store_request_next_id(ro, &next), 0);
-	CHECK(next == 3);
-	w[0] = request_item(0, "third");
-	CHECK(gb_store_write_group(ro, w, 1) != 0); /* read-only */
-	gb_store_close(&ro);
 }
 
 /* ------------------------------------------------------------ registry */
@@ -176,7 +75,7 @@ static gb_registry *registry(const char *extra)
 	int rc;
 
 	snprintf(text, sizeof text, "%s%s", config_yaml, extra);
-	snprintf(name, sizeof name, "%s/govbus.yaml", tmp_root);
+	st_case_dir(name, sizeof name, "govbus.yaml");
 	rc = gb_config_load_buffer(name, (const uint8_t *)text, strlen(text),
 				   NOW, &reg, &err);
 	if (rc != 0) {
@@ -543,7 +442,7 @@ static void test_list_corrupt(void)
 {
 	char dir[128];
 	gb_store *s = open_store("corrupt", dir, sizeof dir);
-	gb_write w = request_item(0, "not a protobuf message \xff\xff");
+	gb_write w = st_request_item(0, "not a protobuf message \xff\xff");
 	size_t n = 0;
 
 	if (!s)
@@ -556,15 +455,12 @@ static void test_list_corrupt(void)
 
 int main(void)
 {
-	snprintf(tmp_root, sizeof tmp_root, "/tmp/gb_requests_test.XXXXXX");
-	if (!mkdtemp(tmp_root)) {
-		perror("mkdtemp");
+	if (!st_root_init("gb_requests_test"))
 		return 2;
-	}
-	test_store();
 	test_check();
 	test_module();
 	test_list_corrupt();
-	nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	st_root_remove();
+	gb_test_failures += st_failures();
 	TEST_EXIT();
 }

@@ -5,13 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "gb_admin.h" /* issue 7: registry, requests */
+#include "gb_admin.h"
 #include "gb_broker.h"
 #include "gb_config.h"
 #include "gb_error.h"
+#include "gb_log.h"
 
 static const char usage[] =
 	"usage: govbus-broker --config FILE [--check-config]\n"
@@ -48,13 +48,6 @@ static void on_reload(int sig)
 		gb_broker_request_reload(running);
 }
 
-static int64_t wall_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Load and validate; NULL after printing the located error. */
 static gb_registry *load_config(const char *path)
 {
@@ -62,7 +55,7 @@ static gb_registry *load_config(const char *path)
 	gb_config_error err;
 	char text[1024];
 
-	if (gb_config_load(path, wall_ns(), &reg, &err) != 0) {
+	if (gb_config_load(path, (int64_t)gb_now_ns(), &reg, &err) != 0) {
 		gb_config_error_format(&err, text, sizeof text);
 		fprintf(stderr, "%s\n", text);
 		return NULL;
@@ -126,7 +119,7 @@ int main(int argc, char **argv)
 {
 	const char *config = NULL;
 	int check = 0, reload = 0, rc;
-	const char *listing = NULL; /* issue 7: registry, requests */
+	const char *listing = NULL; /* "registry" or "requests" */
 	char why[1024];
 	struct sigaction sa;
 
@@ -157,7 +150,7 @@ int main(int argc, char **argv)
 		return check_config(config, NULL);
 	if (reload)
 		return cmd_reload(config);
-	if (listing) { /* issue 7 */
+	if (listing) {
 		gb_registry *reg = load_config(config);
 
 		rc = !reg ? 1

@@ -1,5 +1,5 @@
 /* govbus signed checkpoints: the broker's signed statement of a stream's
- * state, which auditors check the hash chain against (DESIGN §7, issue 4).
+ * state, which auditors check the hash chain against (DESIGN §7).
  *
  *   checkpoint = serialized Checkpoint{dataset, next_offset, chain_hash,
  *                broker_time_ns, batch_count}

@@ -120,7 +120,7 @@ static int check_dataset(const char *ds, char *why, size_t why_len,
 	return 0;
 }
 
-/* audit (issue 4): a stream name, i.e. a dataset id or the audit trail. */
+/* A stream name, i.e. a dataset id or the audit trail. */
 bool gb_stream_name_valid(const char *s)
 {
 	return gb_id_valid(s) || (s && !strcmp(s, GB_AUDIT_STREAM));
@@ -206,7 +206,7 @@ static int validate_client(const gb_client_frame *f, char *why, size_t why_len)
 				    "key_upload.signed_wraps: more than %u",
 				    GB_MAX_WRAPS);
 		return 0;
-	/* audit (issue 4) */
+	/* audit */
 	case GOVBUS__V1__CLIENT_FRAME__BODY_CHECKPOINT_REQUEST:
 		if (!f->checkpoint_request)
 			break;
@@ -219,7 +219,7 @@ static int validate_client(const gb_client_frame *f, char *why, size_t why_len)
 				    why_len, "checkpoint_list_request.dataset");
 	case GOVBUS__V1__CLIENT_FRAME__BODY_REGISTRY_REQUEST:
 		return f->registry_request ? 0 : GB_EPROTO;
-	/* catalog and access requests (issue 7): gb_codec_access.c */
+	/* catalog and access requests: gb_codec_access.c */
 	case GOVBUS__V1__CLIENT_FRAME__BODY_CATALOG_REQUEST:
 	case GOVBUS__V1__CLIENT_FRAME__BODY_ACCESS_REQUEST:
 	case GOVBUS__V1__CLIENT_FRAME__BODY_ACCESS_REQUEST_QUERY:
@@ -311,7 +311,7 @@ static int validate_server(const gb_server_frame *f, char *why, size_t why_len)
 				     "key_info.dataset");
 	case GOVBUS__V1__SERVER_FRAME__BODY_KEY_UPLOAD_ACK:
 		return f->key_upload_ack ? 0 : GB_EPROTO;
-	/* audit (issue 4): the agent bounds and checks the contents */
+	/* The agent bounds and checks the contents */
 	case GOVBUS__V1__SERVER_FRAME__BODY_CHECKPOINT_REPLY:
 		return f->checkpoint_reply ? 0 : GB_EPROTO;
 	case GOVBUS__V1__SERVER_FRAME__BODY_CHECKPOINT_LIST:
@@ -321,7 +321,7 @@ static int validate_server(const gb_server_frame *f, char *why, size_t why_len)
 				    "checkpoint_list.dataset");
 	case GOVBUS__V1__SERVER_FRAME__BODY_REGISTRY:
 		return f->registry ? 0 : GB_EPROTO;
-	/* catalog and access requests (issue 7): gb_codec_access.c */
+	/* catalog and access requests: gb_codec_access.c */
 	case GOVBUS__V1__SERVER_FRAME__BODY_CATALOG:
 	case GOVBUS__V1__SERVER_FRAME__BODY_ACCESS_REQUEST_ACK:
 	case GOVBUS__V1__SERVER_FRAME__BODY_ACCESS_REQUEST_LIST:

@@ -24,7 +24,7 @@
 #define GB_MAX_WRAPS 4096u                /* key wraps in one upload */
 #define GB_DECODE_BUDGET_FACTOR 4u        /* memory one decode may allocate: */
 #define GB_DECODE_BUDGET_BASE (64u << 10) /* factor x frame size + base */
-#define GB_MAX_TEXT_LEN 1024              /* free text (purpose, reason...), issue 7 */
+#define GB_MAX_TEXT_LEN 1024              /* free text (purpose, reason...) */
 
 typedef Govbus__V1__ClientFrame gb_client_frame;
 typedef Govbus__V1__ServerFrame gb_server_frame;
@@ -37,18 +37,18 @@ bool gb_id_valid(const char *s);
  * [A-Za-z0-9._-]. */
 bool gb_name_valid(const char *s);
 
-/* issue 7: NULL when s[0..len) is UTF-8 without control characters, else
+/* NULL when s[0..len) is UTF-8 without control characters, else
  * a phrase saying why not ("is not valid UTF-8", "contains a control
  * character"). The one definition used by config, codec and CLI. */
 const char *gb_text_problem(const char *s, size_t len);
 
-/* audit (issue 4): the broker's audit trail is a stream named
+/* The broker's audit trail is a stream named
  * GB_AUDIT_STREAM, which gb_id_valid refuses, so no dataset can take it.
  * True when s is a dataset id or that name: what may be subscribed to. */
 #define GB_AUDIT_STREAM "_audit"
 bool gb_stream_name_valid(const char *s);
 
-/* ---------------------------------------------------------------- issue 7
+/* ---------------------------------------------------------------- catalog
  * Catalog and access-request frames (gb_codec_access.c). */
 
 /* Validate a ClientFrame carrying a CatalogRequest, AccessRequest or

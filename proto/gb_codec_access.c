@@ -1,4 +1,4 @@
-/* Validation of the catalog and access-request frames (issue 7); called by
+/* Validation of the catalog and access-request frames; called by
  * the decoders in gb_codec.c, declared in gb_codec.h.
  *
  * Trust: these frames come from a peer. After protobuf-c has unpacked one

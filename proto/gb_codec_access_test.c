@@ -1,4 +1,4 @@
-/* Tests of the catalog and access-request frames in the codec (issue 7):
+/* Tests of the catalog and access-request frames in the codec:
  * each frame is packed as a peer would send it and decoded; valid ones
  * pass, and every bounded or enumerated field, when wrong, is refused with
  * its name. */

@@ -1,5 +1,5 @@
 /* govbus listings: tables on a terminal, JSON lines in a pipe; see
- * gb_listing.h (issue 7).
+ * gb_listing.h.
  *
  * Trust: values are untrusted text (from the network or a data file) and
  * are made safe before they are written: valid UTF-8 without control

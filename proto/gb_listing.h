@@ -1,4 +1,4 @@
-/* govbus listings: what the list-printing commands write (issue 7).
+/* govbus listings: what the list-printing commands write.
  *
  * `govbus-agent catalog`, `request`, `requests` and `govbus-broker
  * registry`, `requests` print rows of named fields. On a terminal a

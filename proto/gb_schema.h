@@ -1,7 +1,7 @@
 /* govbus schemas: protobuf message types loaded from serialized
  * google.protobuf.FileDescriptorSet files (protoc --descriptor_set_out
  * --include_imports), used to check records against their dataset's type
- * and to convert records between protobuf and JSON (DESIGN §4, issue 7).
+ * and to convert records between protobuf and JSON (DESIGN §4).
  *
  * A gb_schema holds every file of one or more descriptor sets, linked: each
  * message type can be found by its full name ("govbus.examples.Address"),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Offline verification speed (issue 4): the log bench/publish writes —
+# Offline verification speed: the log bench/publish writes —
 # 100,000 records of 300 bytes published by the real agent (sealed,
 # signed) in batches of 1,000 — exported with govbus-audit export, then
 # verified with govbus-audit verify three times on one core. Prints each

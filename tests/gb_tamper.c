@@ -1,5 +1,5 @@
 /* gb_tamper: alter a broker's LMDB data file the way someone with disk
- * access would, so tests can check that verification catches it (issue 4).
+ * access would, so tests can check that verification catches it.
  *
  *   gb_tamper --data-dir DIR list             --dataset D
  *   gb_tamper --data-dir DIR flip             --dataset D --offset X [--at N]
@@ -23,9 +23,10 @@
  *              with the same content signed by a fresh key.
  *
  * It opens the environment with LMDB itself and knows the layout
- * documented in broker/gb_store.h; it is a test tool, it trusts its input
- * and stops at the first thing it cannot find. Prints one line saying what
- * it changed; exits 0 when it did, 1 when it could not, 2 on usage. */
+ * documented in broker/store/gb_store.h; it is a test tool, it trusts its
+ * input and stops at the first thing it cannot find. Prints one line
+ * saying what it changed; exits 0 when it did, 1 when it could not, 2 on
+ * usage. */
 #include <errno.h>
 #include <inttypes.h>
 #include <lmdb.h>

@@ -1,4 +1,4 @@
-/* Registry snippets for tests that load a config from memory (issue 7):
+/* Registry snippets for tests that load a config from memory:
  * the broker section and one YAML list item per sample department, with
  * the public keys of config/examples/govbus.yaml (no secret halves exist
  * anywhere). Concatenate them as string literals:

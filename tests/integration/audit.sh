@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tamper evidence and audit (issue 4). A real broker and agents make a log:
+# Tamper evidence and audit. A real broker and agents make a log:
 # records published under two policies, a replay, a refusal, a reload and a
 # refused reload, checkpoints every few batches and one on request. The
 # untouched log verifies clean online (govbus-agent audit verify, as an

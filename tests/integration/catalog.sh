@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The catalog as each department sees it (issue 7), through
+# The catalog as each department sees it, through
 # `govbus-agent catalog` in a pipe (JSON lines): the owner sees its own
 # datasets, closed ones too, with every right; a grantee sees the
 # conditional dataset with its grant's rights and details; a department

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Live expiry (issue 7, DESIGN §8): a grant stops working at its expiry
+# Live expiry (DESIGN §8): a grant stops working at its expiry
 # instant, also for a subscription already running. The grant of
 # tax.invoices to health expires a few seconds after the broker starts (an
 # RFC 3339 instant computed now: the loader refuses grants already expired

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Access requests (issue 7): a department asks for a conditional dataset
+# Access requests: a department asks for a conditional dataset
 # (`govbus-agent request`) and the request is stored as pending with id 1;
 # asking again returns it; requests that make no sense are refused with a
 # sentence (open: 400, closed and already granted: 409). The admins answer

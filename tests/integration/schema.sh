@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Schemas and JSON records (issue 7B) with the real broker and agents.
+# Schemas and JSON records with the real broker and agents.
 #
 #   json          tax publishes business registrations as JSON lines; health
 #                 subscribes with --format json and gets them back in the
