@@ -276,26 +276,33 @@ fail:
 	return rc;
 }
 
-int gb_metrics_counter(gb_metrics *m, const char *name, const char *help,
-		       const char *const *labels, size_t n_labels,
-		       size_t max_series, gb_metric **out)
+/* Check and register a counter or gauge family. */
+static int family_register(gb_metrics *m, enum metric_type type,
+			   const char *name, const char *help,
+			   const char *const *labels, size_t n_labels,
+			   size_t max_series, gb_metric **out)
 {
 	int rc = family_check(name, help, labels, n_labels, max_series, false);
 
 	*out = NULL;
-	return rc ? rc : family_add(m, METRIC_COUNTER, name, help, labels,
-				    n_labels, NULL, 0, max_series, out);
+	return rc ? rc : family_add(m, type, name, help, labels, n_labels,
+				    NULL, 0, max_series, out);
+}
+
+int gb_metrics_counter(gb_metrics *m, const char *name, const char *help,
+		       const char *const *labels, size_t n_labels,
+		       size_t max_series, gb_metric **out)
+{
+	return family_register(m, METRIC_COUNTER, name, help, labels, n_labels,
+			       max_series, out);
 }
 
 int gb_metrics_gauge(gb_metrics *m, const char *name, const char *help,
 		     const char *const *labels, size_t n_labels,
 		     size_t max_series, gb_metric **out)
 {
-	int rc = family_check(name, help, labels, n_labels, max_series, false);
-
-	*out = NULL;
-	return rc ? rc : family_add(m, METRIC_GAUGE, name, help, labels,
-				    n_labels, NULL, 0, max_series, out);
+	return family_register(m, METRIC_GAUGE, name, help, labels, n_labels,
+			       max_series, out);
 }
 
 int gb_metrics_histogram(gb_metrics *m, const char *name, const char *help,
