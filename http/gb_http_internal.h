@@ -1,6 +1,7 @@
-/* Internals shared by the HTTP module's files (gb_http.c: server,
- * requests, watcher; gb_http_reply.c: replies; gb_http_sse.c: event
- * streams; gb_http_listen.c: sockets). Not for other modules.
+/* Internals shared by the HTTP module's files (gb_http.c: server and
+ * requests; gb_http_watch.c: parked requests and the watcher thread;
+ * gb_http_reply.c: replies; gb_http_sse.c: event streams;
+ * gb_http_listen.c: sockets). Not for other modules.
  *
  * Locking. One mutex per server, in a small refcounted `hub` that parked
  * requests and streams also hold, guards every piece of state two threads
@@ -117,15 +118,31 @@ struct gb_http_server {
 uint64_t gb_http_now_ms(void);
 void gb_http_log(const gb_http_server *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* List / unlist a suspended connection and wake the watcher; hub->mu
- * held. */
-void gb_http_suspension_add(struct hub *hub, struct suspension *sp);
-void gb_http_suspension_remove(struct hub *hub, struct suspension *sp);
 /* Drop one of the references counted in *refs (guarded by hub->mu):
  * true when it was the last. */
 bool gb_http_drop_ref(struct hub *hub, unsigned *refs);
 void gb_http_hub_unref(struct hub *hub);
 void gb_http_request_unref(gb_http_request *req);
+
+static inline gb_http_request *gb_http_request_of(struct suspension *sp)
+{
+	return (gb_http_request *)(void *)((char *)sp -
+					   offsetof(gb_http_request, susp));
+}
+
+/* ---- gb_http_watch.c */
+/* List / unlist a suspended connection and wake the watcher; hub->mu
+ * held. */
+void gb_http_suspension_add(struct hub *hub, struct suspension *sp);
+void gb_http_suspension_remove(struct hub *hub, struct suspension *sp);
+/* Make the watcher read the list again (stopping, a new suspension). */
+void gb_http_hub_wake(struct hub *hub);
+/* Answer a parked request with an error of the module's own (504 on
+ * timeout, 503 when stopping) and resume it; hub->mu held. */
+void gb_http_park_resolve_locked(struct hub *hub, gb_http_request *req,
+				 unsigned status, int rc, const char *message);
+/* The watcher thread; its argument is the server. */
+void *gb_http_watcher_main(void *arg);
 
 /* ---- gb_http_reply.c */
 /* Hand `resp` (with `status`) to the request as its one answer: stored
