@@ -3,6 +3,8 @@
  * Trust: ID.key files are untrusted input. A key file must be a regular
  * file of exactly GB_MASTER_BYTES bytes that neither group nor others can
  * access; anything else is refused with a sentence saying what to fix.
+ * gb_file_read_secret applies the same rules to the other private files
+ * (bearer tokens, TLS keys), bounded by the caller's size.
  * Secret bytes only ever live in sodium_malloc memory, which sodium_free
  * wipes. */
 #include "gb_keys.h"
@@ -78,50 +80,104 @@ gb_identity *gb_identity_generate(void)
 	return id;
 }
 
+int gb_file_read_secret(const char *path, const char *what, size_t max_len,
+			unsigned flags, uint8_t **out, size_t *len, char *why,
+			size_t why_len)
+{
+	uint8_t *buf = NULL;
+	struct stat st;
+	size_t got = 0;
+	int fd, rc = GB_EKEYFILE;
+
+	*out = NULL;
+	*len = 0;
+	if (sodium_init() < 0)
+		return gb_why(why, why_len, GB_ENOMEM, "libsodium did not start");
+	/* O_NONBLOCK: opening a FIFO must not hang before fstat refuses it. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return gb_why(why, why_len, GB_EKEYFILE, "cannot open %s %.200s: %s",
+			      what, path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		(void)gb_why(why, why_len, 0, "%s %.200s is not a regular file",
+			     what, path);
+		goto out;
+	}
+	if ((flags & GB_FILE_PRIVATE) && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		(void)gb_why(why, why_len, 0,
+			     "%s %.200s is accessible by group or others "
+			     "(mode %04o); run: chmod 600 %.200s",
+			     what, path, (unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
+	if (st.st_size < 0 || (uintmax_t)st.st_size > max_len) {
+		(void)gb_why(why, why_len, 0, "%s %.200s has %lld bytes, more than %zu",
+			     what, path, (long long)st.st_size, max_len);
+		goto out;
+	}
+	/* One spare byte shows a file that grew while being read; one more
+	 * holds the NUL. */
+	buf = sodium_malloc((size_t)st.st_size + 2);
+	if (!buf) {
+		rc = gb_why(why, why_len, GB_ENOMEM, "out of secure memory");
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size + 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			(void)gb_why(why, why_len, 0, "cannot read %s %.200s: %s",
+				     what, path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got > (size_t)st.st_size) {
+			(void)gb_why(why, why_len, 0,
+				     "%s %.200s changed while being read", what, path);
+			goto out;
+		}
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	buf = NULL;
+	rc = 0;
+out:
+	if (buf)
+		sodium_free(buf);
+	close(fd);
+	return rc;
+}
+
 int gb_identity_load(const char *path, gb_identity **out, char *why,
 		     size_t why_len)
 {
 	gb_identity *id = NULL;
-	struct stat st;
-	ssize_t got;
-	int fd, rc = GB_EKEYFILE;
+	uint8_t *master = NULL;
+	size_t len;
+	int rc;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		(void)gb_why(why, why_len, 0, "cannot open key file %.200s: %s", path,
-			strerror(errno));
-		return GB_EKEYFILE;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		(void)gb_why(why, why_len, 0, "key file %.200s is not a regular file",
-			path);
-		goto out;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		(void)gb_why(why, why_len, 0,
-			"key file %.200s is accessible by group or others "
-			"(mode %04o); run: chmod 600 %.200s",
-			path, (unsigned)(st.st_mode & 07777), path);
-		goto out;
-	}
-	if (st.st_size != GB_MASTER_BYTES) {
-		(void)gb_why(why, why_len, 0,
-			"key file %.200s has %lld bytes, a govbus key has %d",
-			path, (long long)st.st_size, GB_MASTER_BYTES);
+	rc = gb_file_read_secret(path, "key file", GB_MASTER_BYTES,
+				 GB_FILE_PRIVATE, &master, &len, why, why_len);
+	if (rc != 0)
+		return rc;
+	if (len != GB_MASTER_BYTES) {
+		rc = gb_why(why, why_len, GB_EKEYFILE,
+			    "key file %.200s has %zu bytes, a govbus key has %d",
+			    path, len, GB_MASTER_BYTES);
 		goto out;
 	}
 	id = identity_alloc();
 	if (!id) {
-		rc = GB_ENOMEM;
-		(void)gb_why(why, why_len, 0, "out of secure memory");
+		rc = gb_why(why, why_len, GB_ENOMEM, "out of secure memory");
 		goto out;
 	}
-	got = read(fd, id->master, GB_MASTER_BYTES);
-	if (got != GB_MASTER_BYTES) {
-		(void)gb_why(why, why_len, 0, "cannot read key file %.200s", path);
-		goto out;
-	}
+	memcpy(id->master, master, GB_MASTER_BYTES);
 	rc = identity_derive(id);
 	if (rc != 0) {
 		(void)gb_why(why, why_len, 0, "cannot derive keys from %.200s", path);
@@ -132,21 +188,20 @@ int gb_identity_load(const char *path, gb_identity **out, char *why,
 out:
 	if (id)
 		sodium_free(id);
-	close(fd);
+	sodium_free(master);
 	return rc;
 }
 
-/* Write all of buf to a new file at path with the given mode, then sync. */
-static int write_new_file(const char *path, const void *buf, size_t len,
-			  mode_t mode, char *why, size_t why_len)
+int gb_file_create(const char *path, const void *buf, size_t len,
+		   unsigned mode, char *why, size_t why_len)
 {
 	const uint8_t *p = buf;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0) {
-		(void)gb_why(why, why_len, 0, "cannot create %.200s: %s", path,
-			strerror(errno));
-		return GB_EIO;
-	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		      (mode_t)mode);
+
+	if (fd < 0)
+		return gb_why(why, why_len, errno == EEXIST ? GB_ECONFLICT : GB_EIO,
+			      "cannot create %.200s: %s", path, strerror(errno));
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
@@ -190,11 +245,11 @@ int gb_identity_save(const gb_identity *id, const char *dir, const char *dept,
 		(void)gb_why(why, why_len, 0, "department id too long");
 		return rc;
 	}
-	rc = write_new_file(key_path, id->master, GB_MASTER_BYTES, 0600, why,
+	rc = gb_file_create(key_path, id->master, GB_MASTER_BYTES, 0600, why,
 			    why_len);
 	if (rc != 0)
 		return rc;
-	rc = write_new_file(pub_path, pub, strlen(pub), 0644, why, why_len);
+	rc = gb_file_create(pub_path, pub, strlen(pub), 0644, why, why_len);
 	if (rc != 0)
 		unlink(key_path);
 	return rc;

@@ -49,6 +49,25 @@ const uint8_t *gb_identity_box_sk(const gb_identity *id);
  * that gb_record_tag_begin takes. */
 const uint8_t *gb_identity_dedupe_key(const gb_identity *id);
 
+/* Read the whole file at `path` (a regular file, not a link, at most
+ * `max_len` bytes) into sodium_malloc memory with a NUL after the last byte
+ * (*len excludes it). With GB_FILE_PRIVATE the file must not be accessible
+ * by group or others, as for key files; without, any mode is read (a TLS
+ * certificate). `what` names the file in the sentence left in `why` ("key
+ * file", "token file"). The caller frees *out with sodium_free, which wipes.
+ * @return 0; GB_EKEYFILE (missing, not regular, too permissive, too large,
+ *         unreadable, changed while read) or GB_ENOMEM. */
+#define GB_FILE_PRIVATE 1u
+int gb_file_read_secret(const char *path, const char *what, size_t max_len,
+			unsigned flags, uint8_t **out, size_t *len, char *why,
+			size_t why_len);
+
+/* Create `path` exclusively with `mode`, write all of buf and sync it.
+ * @return 0; GB_ECONFLICT when the file exists (nothing written), GB_EIO
+ *         (the partial file is removed), with a sentence in `why`. */
+int gb_file_create(const char *path, const void *buf, size_t len,
+		   unsigned mode, char *why, size_t why_len);
+
 /* Write the YAML public description ("id:", "sign_key:", "box_key:" lines)
  * into buf. Returns GB_EINVAL when buf is too small. */
 int gb_identity_format_public(const gb_identity *id, const char *dept,

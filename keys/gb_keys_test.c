@@ -101,6 +101,42 @@ static void test_refusals(void)
 	CHECK_RC(gb_identity_load(dir, &id, why, sizeof why), GB_EKEYFILE);
 }
 
+/* The shared reader and creator of private files (tokens, TLS keys). */
+static void test_files(void)
+{
+	char why[512], path[512];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/token", dir);
+	CHECK_RC(gb_file_create(path, "abc\n", 4, 0600, why, sizeof why), 0);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK_RC(gb_file_create(path, "xyz\n", 4, 0600, why, sizeof why),
+		 GB_ECONFLICT);
+	CHECK_RC(gb_file_read_secret(path, "token file", 64, GB_FILE_PRIVATE,
+				     &buf, &len, why, sizeof why), 0);
+	CHECK(len == 4 && buf && !memcmp(buf, "abc\n", 5)); /* NUL-terminated */
+	sodium_free(buf);
+	buf = NULL;
+	CHECK_RC(gb_file_read_secret(path, "token file", 3, GB_FILE_PRIVATE,
+				     &buf, &len, why, sizeof why), GB_EKEYFILE);
+	CHECK_CONTAINS(why, "token file");
+	CHECK_CONTAINS(why, "more than 3");
+	CHECK(buf == NULL);
+
+	/* a certificate may be readable by all; a private file may not */
+	CHECK(chmod(path, 0644) == 0);
+	CHECK_RC(gb_file_read_secret(path, "certificate", 64, 0, &buf, &len,
+				     why, sizeof why), 0);
+	sodium_free(buf);
+	buf = NULL;
+	CHECK_RC(gb_file_read_secret(path, "token file", 64, GB_FILE_PRIVATE,
+				     &buf, &len, why, sizeof why), GB_EKEYFILE);
+	CHECK_CONTAINS(why, "accessible by group or others");
+	CHECK(buf == NULL);
+}
+
 static void test_encodings(void)
 {
 	uint8_t pk[32], back[32];
@@ -130,14 +166,12 @@ static void test_encodings(void)
 
 int main(void)
 {
-	char cmd[600];
 	if (!mkdtemp(dir))
 		return 1;
 	test_roundtrip();
 	test_refusals();
+	test_files();
 	test_encodings();
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
+	gb_test_remove_dir(dir);
 	TEST_EXIT();
 }

@@ -1,4 +1,4 @@
-/* One table of govbus error codes: their text and their wire status. */
+/* One table of govbus error codes: their name, text and wire status. */
 #include "gb_error.h"
 
 #include <stdarg.h>
@@ -8,33 +8,34 @@
 struct error_entry {
 	int code;
 	unsigned status;
+	const char *name;
 	const char *text;
 };
 
 static const struct error_entry error_table[] = {
-	{GB_OK, 200, "success"},
-	{GB_EINVAL, GB_STATUS_BAD_REQUEST, "invalid argument"},
-	{GB_EDECODE, GB_STATUS_BAD_REQUEST, "message does not decode"},
-	{GB_ETOOBIG, GB_STATUS_TOO_LARGE, "input exceeds its size limit"},
-	{GB_EAUTH, GB_STATUS_UNAUTHENTICATED, "authentication failed"},
-	{GB_ESIG, GB_STATUS_UNAUTHENTICATED, "signature does not verify"},
-	{GB_EPERM, GB_STATUS_FORBIDDEN, "denied by the access policy"},
-	{GB_ENOTFOUND, GB_STATUS_NOT_FOUND, "not found"},
-	{GB_ECONFLICT, GB_STATUS_CONFLICT, "conflicts with stored state"},
-	{GB_EEXPIRED, GB_STATUS_GONE, "grant expired"},
-	{GB_ECONFIG, GB_STATUS_BAD_REQUEST, "invalid configuration"},
-	{GB_EKEYFILE, GB_STATUS_BAD_REQUEST, "unusable key file"},
-	{GB_ECRYPTO, GB_STATUS_BAD_REQUEST, "cryptographic check failed"},
-	{GB_ETIMEOUT, GB_STATUS_TIMEOUT, "timed out"},
-	{GB_ENOMEM, GB_STATUS_INTERNAL, "out of memory"},
-	{GB_EIO, GB_STATUS_INTERNAL, "input/output error"},
-	{GB_ENOSPC, GB_STATUS_INSUFFICIENT_STORAGE, "storage full"},
-	{GB_EPROTO, GB_STATUS_BAD_REQUEST, "protocol violation"},
-	{GB_EUNAVAIL, GB_STATUS_UNAVAILABLE, "service unavailable"},
-	{GB_ECORRUPT, GB_STATUS_INTERNAL, "stored data is corrupt"},
-	{GB_ECLOSED, GB_STATUS_GONE, "closed"},
-	{GB_EEPOCH, GB_STATUS_PRECONDITION, "key epoch is not the dataset's current one"},
-	{GB_EDUPLICATE, GB_STATUS_CONFLICT, "some records were already stored (record ids)"},
+	{GB_OK, 200, "OK", "success"},
+	{GB_EINVAL, GB_STATUS_BAD_REQUEST, "EINVAL", "invalid argument"},
+	{GB_EDECODE, GB_STATUS_BAD_REQUEST, "EDECODE", "message does not decode"},
+	{GB_ETOOBIG, GB_STATUS_TOO_LARGE, "ETOOBIG", "input exceeds its size limit"},
+	{GB_EAUTH, GB_STATUS_UNAUTHENTICATED, "EAUTH", "authentication failed"},
+	{GB_ESIG, GB_STATUS_UNAUTHENTICATED, "ESIG", "signature does not verify"},
+	{GB_EPERM, GB_STATUS_FORBIDDEN, "EPERM", "denied by the access policy"},
+	{GB_ENOTFOUND, GB_STATUS_NOT_FOUND, "ENOTFOUND", "not found"},
+	{GB_ECONFLICT, GB_STATUS_CONFLICT, "ECONFLICT", "conflicts with stored state"},
+	{GB_EEXPIRED, GB_STATUS_GONE, "EEXPIRED", "grant expired"},
+	{GB_ECONFIG, GB_STATUS_BAD_REQUEST, "ECONFIG", "invalid configuration"},
+	{GB_EKEYFILE, GB_STATUS_BAD_REQUEST, "EKEYFILE", "unusable key file"},
+	{GB_ECRYPTO, GB_STATUS_BAD_REQUEST, "ECRYPTO", "cryptographic check failed"},
+	{GB_ETIMEOUT, GB_STATUS_TIMEOUT, "ETIMEOUT", "timed out"},
+	{GB_ENOMEM, GB_STATUS_INTERNAL, "ENOMEM", "out of memory"},
+	{GB_EIO, GB_STATUS_INTERNAL, "EIO", "input/output error"},
+	{GB_ENOSPC, GB_STATUS_INSUFFICIENT_STORAGE, "ENOSPC", "storage full"},
+	{GB_EPROTO, GB_STATUS_BAD_REQUEST, "EPROTO", "protocol violation"},
+	{GB_EUNAVAIL, GB_STATUS_UNAVAILABLE, "EUNAVAIL", "service unavailable"},
+	{GB_ECORRUPT, GB_STATUS_INTERNAL, "ECORRUPT", "stored data is corrupt"},
+	{GB_ECLOSED, GB_STATUS_GONE, "ECLOSED", "closed"},
+	{GB_EEPOCH, GB_STATUS_PRECONDITION, "EEPOCH", "key epoch is not the dataset's current one"},
+	{GB_EDUPLICATE, GB_STATUS_CONFLICT, "EDUPLICATE", "some records were already stored (record ids)"},
 };
 
 #define ERROR_COUNT (sizeof error_table / sizeof error_table[0])
@@ -51,6 +52,12 @@ const char *gb_strerror(int err)
 {
 	const struct error_entry *e = error_lookup(err);
 	return e ? e->text : "unknown error";
+}
+
+const char *gb_error_name(int err)
+{
+	const struct error_entry *e = error_lookup(err);
+	return e ? e->name : "EUNKNOWN";
 }
 
 unsigned gb_error_status(int err)

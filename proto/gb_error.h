@@ -53,6 +53,10 @@ enum gb_status {
 /* Return a static, human description of a GB_E... code. */
 const char *gb_strerror(int err);
 
+/* Return the code's symbolic name without the GB_ prefix ("EPERM", "OK";
+ * "EUNKNOWN" for unknown codes), as JSON error replies carry it. */
+const char *gb_error_name(int err);
+
 /* Return the wire status for a GB_E... code (500 for unknown codes). */
 unsigned gb_error_status(int err);
 

@@ -56,6 +56,17 @@ static int gb_test_failures;
 		}                                                            \
 	} while (0)
 
+/* Remove a test's temporary directory tree (made with mkdtemp), saying so
+ * when it cannot. */
+static inline void gb_test_remove_dir(const char *path)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", path);
+}
+
 #define TEST_EXIT()                                                          \
 	do {                                                                 \
 		if (gb_test_failures)                                        \

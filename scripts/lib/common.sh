@@ -4,7 +4,8 @@
 GB_PACKAGES=(gcc libc6-dev meson ninja-build pkg-config
 	libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
 	libsodium-dev liblmdb-dev libyaml-dev
-	protobuf-compiler libprotobuf-dev libjansson-dev) # schemas (JSON records)
+	protobuf-compiler libprotobuf-dev libjansson-dev
+	libmicrohttpd-dev curl openssl) # http/: server; its tests' client and certificate
 
 # Install whichever of GB_PACKAGES (plus any given) are not installed.
 gb_install_deps() {

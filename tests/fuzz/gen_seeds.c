@@ -5,7 +5,8 @@
  * Seeds are small, real examples of what each target parses: every kind of
  * client and server frame, signed batches in clear epoch 0 and sealed under
  * the fixed dataset key of fuzz.h, a complete registry config whose keys
- * are derived from the fixed seeds, and key files. scripts/fuzz --seeds
+ * are derived from the fixed seeds, key files, and HTTP request paths,
+ * query strings and Last-Event-IDs. scripts/fuzz --seeds
  * rewrites tests/fuzz/corpus/ with it; inputs found by fuzzing are added
  * beside the seeds under names of their own and never overwritten. */
 #include <errno.h>
@@ -417,6 +418,29 @@ static void keyfiles(void)
 	put("fuzz_keyfile", "long", file, 1 + 33);
 }
 
+/* fuzz_http_route: method, path, query string, Last-Event-ID lines. */
+static void http_routes(void)
+{
+	static const struct {
+		const char *name, *text;
+	} seeds[] = {
+		{"records", "GET\n/v1/datasets/tax.invoices/records\n"
+			    "from=10&limit=5\n41"},
+		{"publish", "POST\n/v1/datasets/tax%2Einvoices/records\n\n0"},
+		{"escapes", "GET\n/v1/datasets/a%2Fb%C3%A9/events\n"
+			    "q=a+b%20c&flag&x=%41\n18446744073709551615"},
+		{"console", "GET\n/console/js/app.3f2a.js\n\n007"},
+		{"captures", "GET\n/v1/one/two/three/x\nk=v&k=w\n"},
+		{"method", "DELETE\n/v1/catalog\n=v\n-1"},
+		{"bad", "GET\n/v1/datasets/%zz/../%00\n%ff=%0a\n1 2"},
+		{"root", "HEAD\n/\n\n18446744073709551616"},
+	};
+
+	for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++)
+		put("fuzz_http_route", seeds[i].name, seeds[i].text,
+		    strlen(seeds[i].text));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -433,6 +457,7 @@ int main(int argc, char **argv)
 	server_frames();
 	configs();
 	keyfiles();
+	http_routes();
 	sodium_memzero(sign_sk, sizeof sign_sk);
 	return 0;
 }
