@@ -4,8 +4,9 @@
  * policy snapshots (whose bytes gb_verifier hashes and loads) and, only
  * when the config pins no broker.sign_key, the broker's own key — the
  * output then says the key was trusted on first use. Checkpoints and
- * replayed entries go through gb_verifier. Frames arrive through the
- * client's frame hook, already bounded and decoded by gb_codec. Strings
+ * replayed entries go through gb_verifier. Frames arrive through a
+ * handler registered with the client, already bounded and decoded by
+ * gb_codec. Strings
  * from the trail are printed escaped (JSON) or truncated (table). */
 #include "gb_audit.h"
 
@@ -20,7 +21,7 @@
 
 #include <sodium.h>
 
-#include "gb_agent_internal.h"
+#include "gb_client_internal.h"
 #include "gb_archive.h"
 #include "gb_checkpoint.h"
 #include "gb_format.h"
@@ -57,14 +58,16 @@ static const char usage[] =
 
 /* ------------------------------------------------------------ session */
 
-/* One connection and the answers the frame hook set aside for us. */
+/* One connection and the answers its handler set aside for us. */
 struct session {
 	gb_client *c;
+	/* the answer to the request awaited, and the frames of the raw
+	 * replay (handler.subscription_id, 0: none) */
+	gb_client_handler handler;
 	const gb_agent_config *cfg;
 	uint64_t reconnects;
 	uint64_t want;                 /* request id awaited, 0: none */
 	gb_server_frame *answer;
-	uint64_t sub_id;               /* raw replay, 0: none */
 	bool sub_ok;
 	uint64_t start_offset, head_offset;
 	gb_server_frame **queue;       /* Deliver frames, FIFO */
@@ -104,56 +107,55 @@ static gb_server_frame *queue_pop(struct session *s)
 	return f;
 }
 
-/* Take the frames that answer our requests or belong to our replay. */
-static bool hook(void *arg, gb_server_frame *f)
+/* The answer to the request awaited: a Registry, a CheckpointReply, a
+ * CheckpointList or an Error. */
+static bool owns_request(void *self, uint64_t id)
 {
-	struct session *s = arg;
-	uint64_t id = 0;
+	const struct session *s = self;
+
+	return id && id == s->want && !s->answer;
+}
+
+static void on_frame(void *self, gb_server_frame *f)
+{
+	struct session *s = self;
 
 	switch (f->body_case) {
 	case GOVBUS__V1__SERVER_FRAME__BODY_REGISTRY:
-		id = f->registry->request_id;
-		break;
 	case GOVBUS__V1__SERVER_FRAME__BODY_CHECKPOINT_REPLY:
-		id = f->checkpoint_reply->request_id;
-		break;
 	case GOVBUS__V1__SERVER_FRAME__BODY_CHECKPOINT_LIST:
-		id = f->checkpoint_list->request_id;
-		break;
+		s->answer = f;
+		return;
 	case GOVBUS__V1__SERVER_FRAME__BODY_ERROR:
-		if (s->sub_id && f->error->subscription_id == s->sub_id) {
-			if (!s->sub_error)
-				s->sub_error = f;
-			else
-				gb_codec_server_free(&f);
-			return true;
+		if (f->error->request_id) {
+			s->answer = f;
+		} else if (!s->sub_error) {
+			s->sub_error = f; /* the replay's end */
+		} else {
+			gb_codec_server_free(&f);
 		}
-		id = f->error->request_id;
-		break;
+		return;
 	case GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK:
-		if (!s->sub_id || f->subscribe_ok->subscription_id != s->sub_id)
-			return false;
 		s->sub_ok = true;
 		s->start_offset = f->subscribe_ok->start_offset;
 		s->head_offset = f->subscribe_ok->head_offset;
-		gb_codec_server_free(&f);
-		return true;
+		break;
 	case GOVBUS__V1__SERVER_FRAME__BODY_DELIVER:
-		if (!s->sub_id || f->deliver->subscription_id != s->sub_id)
-			return false;
 		if (!queue_push(s, f)) {
 			s->oom = true;
-			gb_codec_server_free(&f);
+			break;
 		}
-		return true;
+		return;
 	default:
-		return false;
+		break;
 	}
-	if (!id || id != s->want || s->answer)
-		return false;
-	s->answer = f;
-	return true;
+	gb_codec_server_free(&f);
 }
+
+static const gb_client_handler_ops session_ops = {
+	.owns_request = owns_request,
+	.on_frame = on_frame,
+};
 
 static void session_close(struct session *s)
 {
@@ -165,7 +167,7 @@ static void session_close(struct session *s)
 	gb_codec_server_free(&s->answer);
 	gb_codec_server_free(&s->sub_error);
 	if (s->c)
-		gb_client_set_frame_hook(s->c, NULL, NULL);
+		gb_client_handler_remove(s->c, &s->handler);
 	gb_client_close(&s->c);
 }
 
@@ -185,7 +187,9 @@ static int session_open(const gb_agent_config *cfg, struct session *s)
 			gb_error_status(rc), why);
 		return rc;
 	}
-	gb_client_set_frame_hook(s->c, hook, s);
+	s->handler.ops = &session_ops;
+	s->handler.self = s;
+	gb_client_handler_add(s->c, &s->handler);
 	s->reconnects = gb_client_reconnects(s->c);
 	return 0;
 }
@@ -440,7 +444,7 @@ static int send_credit(struct session *s, uint32_t n)
 	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
 	Govbus__V1__Credit c = GOVBUS__V1__CREDIT__INIT;
 
-	c.subscription_id = s->sub_id;
+	c.subscription_id = s->handler.subscription_id;
 	c.batches = n;
 	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_CREDIT;
 	f.credit = &c;
@@ -462,9 +466,9 @@ static int replay(struct session *s, const char *stream, gb_start start,
 	int64_t deadline;
 	int rc;
 
-	s->sub_id = gb_client_next_subscription_id(s->c);
+	s->handler.subscription_id = gb_client_next_subscription_id(s->c);
 	s->sub_ok = false;
-	sub.subscription_id = s->sub_id;
+	sub.subscription_id = s->handler.subscription_id;
 	sub.dataset = (char *)stream;
 	sub.start = (Govbus__V1__Subscribe__Start)start.kind;
 	sub.offset = start.kind == GB_START_OFFSET ? start.value : 0;
@@ -504,12 +508,12 @@ broker_error:
 			    s->sub_error->error->message);
 out:
 	*stopped_at = next;
-	un.subscription_id = s->sub_id;
+	un.subscription_id = s->handler.subscription_id;
 	f = (gb_client_frame)GOVBUS__V1__CLIENT_FRAME__INIT;
 	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_UNSUBSCRIBE;
 	f.unsubscribe = &un;
 	(void)gb_client_send_frame(s->c, &f);
-	s->sub_id = 0;
+	s->handler.subscription_id = 0;
 	return rc;
 }
 

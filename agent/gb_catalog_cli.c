@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gb_agent_internal.h"
+#include "gb_client_internal.h"
 #include "gb_codec.h"
 #include "gb_listing.h"
 

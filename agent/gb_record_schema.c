@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gb_agent_internal.h"
+#include "gb_client_internal.h"
 
 #define SET_NAME_MAX 48
 

@@ -28,7 +28,8 @@
  * the first offset not yet consumed (a returned record is consumed when
  * the caller comes back for the next one or commits); acked is the last
  * CursorAck sent. acked <= consumed <= next_out. */
-#include "gb_agent_internal.h"
+#include "gb_client_internal.h"
+#include "gb_dataset_keys.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -57,7 +58,7 @@ struct queued {
 };
 
 struct gb_subscription {
-	gb_subscription *next;
+	gb_client_handler handler;    /* frames by subscription id */
 	gb_client *c;
 	uint64_t id;
 	char dataset[GB_MAX_ID_LEN + 1];
@@ -221,23 +222,6 @@ int gb_start_parse(const char *text, gb_start *out, char *why, size_t why_len)
 			text);
 }
 
-/* ---------------------------------------------------------------- list hooks */
-
-gb_subscription *gb_subscription_list_next(const gb_subscription *s)
-{
-	return s->next;
-}
-
-void gb_subscription_set_list_next(gb_subscription *s, gb_subscription *next)
-{
-	s->next = next;
-}
-
-uint64_t gb_subscription_id(const gb_subscription *s)
-{
-	return s->id;
-}
-
 uint64_t gb_subscription_position(const gb_subscription *s)
 {
 	return s->next_out;
@@ -395,7 +379,7 @@ static void send_unsubscribe(gb_subscription *s)
 
 /* ---------------------------------------------------------------- frames in */
 
-void gb_subscription_on_ok(gb_subscription *s, const Govbus__V1__SubscribeOk *ok)
+static void on_ok(gb_subscription *s, const Govbus__V1__SubscribeOk *ok)
 {
 	const uint8_t *pin;
 
@@ -463,7 +447,8 @@ void gb_subscription_on_ok(gb_subscription *s, const Govbus__V1__SubscribeOk *ok
 	s->credit_unused = 0;
 }
 
-void gb_subscription_on_deliver(gb_subscription *s, gb_server_frame *frame)
+/* Takes ownership of `frame` (a Deliver). */
+static void on_deliver(gb_subscription *s, gb_server_frame *frame)
 {
 	const Govbus__V1__Deliver *d = frame->deliver;
 	struct queued *q;
@@ -490,7 +475,7 @@ void gb_subscription_on_deliver(gb_subscription *s, gb_server_frame *frame)
 	s->qtail = q;
 }
 
-void gb_subscription_on_error(gb_subscription *s, const Govbus__V1__Error *err)
+static void on_error(gb_subscription *s, const Govbus__V1__Error *err)
 {
 	/* Batches delivered before the error were allowed when sent: keep
 	 * them, the caller gets them before the error. */
@@ -498,8 +483,29 @@ void gb_subscription_on_error(gb_subscription *s, const Govbus__V1__Error *err)
 		      "%s", err->message);
 }
 
-void gb_subscription_on_reconnect(gb_subscription *s, bool restarted)
+/* A SubscribeOk, a Deliver or an Error for this subscription. */
+static void on_frame(void *self, gb_server_frame *frame)
 {
+	switch (frame->body_case) {
+	case GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK:
+		on_ok(self, frame->subscribe_ok);
+		break;
+	case GOVBUS__V1__SERVER_FRAME__BODY_DELIVER:
+		on_deliver(self, frame);
+		return; /* the queue owns the frame now */
+	case GOVBUS__V1__SERVER_FRAME__BODY_ERROR:
+		on_error(self, frame->error);
+		break;
+	default:
+		break;
+	}
+	gb_codec_server_free(&frame);
+}
+
+/* Ask again from the first offset not yet returned to the caller. */
+static void on_reconnect(void *self, bool restarted)
+{
+	gb_subscription *s = self;
 	gb_event ev = {0};
 
 	if (s->state == SUB_ENDED)
@@ -936,6 +942,18 @@ int gb_subscription_commit(gb_subscription *s)
 
 /* ---------------------------------------------------------------- lifecycle */
 
+static void close_handler(void *self)
+{
+	gb_subscription *s = self;
+	gb_subscription_close(&s);
+}
+
+static const gb_client_handler_ops subscription_ops = {
+	.on_frame = on_frame,
+	.on_reconnect = on_reconnect,
+	.close = close_handler,
+};
+
 int gb_subscription_open(gb_client *c, const char *dataset,
 			 const gb_subscription_options *opts,
 			 gb_subscription **out)
@@ -977,7 +995,10 @@ int gb_subscription_open(gb_client *c, const char *dataset,
 	snprintf(s->dataset, sizeof s->dataset, "%s", dataset);
 	s->c = c;
 	s->id = gb_client_next_subscription_id(c);
-	gb_client_add_subscription(c, s);
+	s->handler.ops = &subscription_ops;
+	s->handler.self = s;
+	s->handler.subscription_id = s->id;
+	gb_client_handler_add(c, &s->handler);
 	send_subscribe(s, s->o.start.kind, s->o.start.value);
 	while (s->state == SUB_AWAIT_OK) {
 		rc = gb_client_wait(c, -1);
@@ -990,7 +1011,7 @@ int gb_subscription_open(gb_client *c, const char *dataset,
 	 * frames): the delivered records come first, next() reports the end. */
 	if (s->state == SUB_ENDED && !s->ok_seen) {
 		rc = restate(s);
-		gb_client_remove_subscription(c, s);
+		gb_client_handler_remove(c, &s->handler);
 		queue_clear(s);
 		free(s);
 		return rc;
@@ -1014,7 +1035,7 @@ void gb_subscription_close(gb_subscription **sp)
 		send_unsubscribe(s);
 	}
 	key_wait_reset(s);
-	gb_client_remove_subscription(s->c, s);
+	gb_client_handler_remove(s->c, &s->handler);
 	queue_clear(s);
 	current_release(s);
 	free(s);
