@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "gb_codec.h"
-#include "gb_audit.h" /* issue 4 */
+#include "gb_audit_cli.h" /* issue 4 */
 #include "gb_catalog_cli.h" /* issue 7 */
 #include "gb_format.h"
 #include "gb_record_schema.h" /* schemas (issue 7B) */
