@@ -253,9 +253,9 @@ static void show_progress(struct collect *k)
 		st.records, secs > 0 ? (double)st.records / secs : 0.0);
 }
 
-static int verify_delivery(void *ctx, const Govbus__V1__Deliver *d)
+/* A replayed delivery as the verifier takes an entry. */
+static gb_verifier_entry entry_of(const Govbus__V1__Deliver *d)
 {
-	struct collect *k = ctx;
 	gb_verifier_entry e = {
 		.offset = d->base_offset,
 		.base_offset = d->base_offset,
@@ -266,6 +266,13 @@ static int verify_delivery(void *ctx, const Govbus__V1__Deliver *d)
 		.batch = d->signed_batch.data,
 		.batch_len = d->signed_batch.len,
 	};
+	return e;
+}
+
+static int verify_delivery(void *ctx, const Govbus__V1__Deliver *d)
+{
+	struct collect *k = ctx;
+	gb_verifier_entry e = entry_of(d);
 	int rc = gb_verifier_add_entry(k->v, &e);
 
 	/* Evidence is kept even when it does not verify. */
@@ -518,16 +525,7 @@ static int trail_delivery(void *ctx, const Govbus__V1__Deliver *d)
 	Govbus__V1__AuditEvent *ev;
 
 	if (t->v) {
-		gb_verifier_entry e = {
-			.offset = d->base_offset,
-			.base_offset = d->base_offset,
-			.broker_time_ns = d->broker_time_ns,
-			.record_count = d->record_count,
-			.chain_hash = d->chain_hash.data,
-			.chain_hash_len = d->chain_hash.len,
-			.batch = d->signed_batch.data,
-			.batch_len = d->signed_batch.len,
-		};
+		gb_verifier_entry e = entry_of(d);
 		int rc = gb_verifier_add_entry(t->v, &e);
 
 		if (rc != 0)
