@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
-#include "gb_schema.h" /* schemas (issue 7B) */
+#include "gb_schema.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define ENDPOINT_MAX 256
@@ -289,7 +289,7 @@ static int load_broker(struct loader *ld, const yaml_node_t *map)
 {
 	static const struct field fields[] = {
 		{"endpoint", true}, {"public_key", true}, {"timeout", false},
-		{"sign_key", false}}; /* sign_key: audit (issue 4) */
+		{"sign_key", false}};
 	const yaml_node_t *v[4];
 	const char *endpoint, *pk, *timeout, *sign_key;
 	int rc;
@@ -330,7 +330,7 @@ static int load_broker(struct loader *ld, const yaml_node_t *map)
 				       timeout, TIMEOUT_MIN_S, TIMEOUT_MAX_S);
 		ld->cfg->timeout_ms = (unsigned)(s * 1000.0 + 0.5);
 	}
-	if (v[3]) { /* audit (issue 4): the pinned checkpoint key */
+	if (v[3]) { /* the pinned checkpoint key */
 		if ((rc = scalar(ld, v[3], "broker.sign_key", &sign_key)) != 0)
 			return rc;
 		if (gb_key_decode_sign(sign_key, ld->cfg->broker_sign_pk) != 0)
@@ -393,7 +393,7 @@ static int load_peers(struct loader *ld, const yaml_node_t *map)
 	return 0;
 }
 
-/* schemas (issue 7B): `schemas: { DATASET: { type: T, descriptor_set: F } }`.
+/* `schemas: { DATASET: { type: T, descriptor_set: F } }`.
  * Each set is read (bounded) and loaded now, and must define T, so a bad
  * entry is refused with its place in the file. */
 static int load_schema(struct loader *ld, const yaml_node_t *key,
@@ -506,7 +506,7 @@ static int load_top(struct loader *ld)
 		return rc;
 	if (v[3] && (rc = load_peers(ld, v[3])) != 0)
 		return rc;
-	if (v[4] && (rc = load_schemas(ld, v[4])) != 0) /* issue 7B */
+	if (v[4] && (rc = load_schemas(ld, v[4])) != 0)
 		return rc;
 	return 0;
 }
@@ -555,7 +555,7 @@ void gb_agent_config_destroy(gb_agent_config **cfg)
 	free((*cfg)->key_path);
 	free((*cfg)->endpoint);
 	free((*cfg)->peers);
-	for (size_t i = 0; i < (*cfg)->schema_count; i++) { /* issue 7B */
+	for (size_t i = 0; i < (*cfg)->schema_count; i++) {
 		free((*cfg)->schemas[i].type);
 		free((*cfg)->schemas[i].descriptor_set);
 	}
@@ -601,7 +601,7 @@ int gb_agent_config_copy(const gb_agent_config *src, gb_agent_config **out)
 	if (!c)
 		return GB_ENOMEM;
 	*c = *src;
-	c->schemas = NULL; /* issue 7B: copied below */
+	c->schemas = NULL; /* copied below */
 	c->schema_count = 0;
 	c->path = strdup(src->path);
 	c->key_path = strdup(src->key_path);
@@ -614,7 +614,7 @@ int gb_agent_config_copy(const gb_agent_config *src, gb_agent_config **out)
 	}
 	if (src->peer_count)
 		memcpy(c->peers, src->peers, src->peer_count * sizeof *c->peers);
-	/* schemas (issue 7B) */
+	/* schemas */
 	c->schemas = calloc(src->schema_count ? src->schema_count : 1,
 			    sizeof *c->schemas);
 	if (!c->schemas) {
