@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gb_client_internal.h"
+#include "gb_agent_internal.h"
 #include "gb_test.h"
 
 #ifndef GB_BUSINESS_DESC

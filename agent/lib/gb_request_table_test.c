@@ -62,8 +62,10 @@ int main(void)
 	CHECK(t != NULL);
 	if (!t)
 		TEST_EXIT();
-	for (uint64_t id = 1; id <= 3; id++)
-		CHECK_RC(gb_request_table_add(t, id, frame_of(id, &len), len), 0);
+	for (uint64_t id = 1; id <= 3; id++) {
+		uint8_t *f = frame_of(id, &len);
+		CHECK_RC(gb_request_table_add(t, id, f, len), 0);
+	}
 
 	/* nothing answered yet; an unknown id is nobody's */
 	CHECK(gb_request_table_take(t, 2, &a) == 0 && a == NULL);
@@ -99,8 +101,10 @@ int main(void)
 	gb_codec_server_free(&late);
 
 	/* newest first */
-	CHECK_RC(gb_request_table_add(t, 4, frame_of(4, &len), len), 0);
-	CHECK_RC(gb_request_table_add(t, 5, frame_of(5, &len), len), 0);
+	for (uint64_t id = 4; id <= 5; id++) {
+		uint8_t *f = frame_of(id, &len);
+		CHECK_RC(gb_request_table_add(t, id, f, len), 0);
+	}
 	seen.n = 0;
 	gb_request_table_each_unanswered(t, note, &seen);
 	CHECK(seen.n == 3 && seen.ids[0] == 5 && seen.ids[1] == 4 &&
