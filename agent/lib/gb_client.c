@@ -583,9 +583,11 @@ int gb_client_wait(gb_client *c, int64_t deadline_ms)
 				return GB_ETIMEOUT;
 			return reconnect(c, deadline_ms);
 		}
-		for (gb_client_handler *h = c->handlers; h; h = h->next)
+		for (gb_client_handler *h = c->handlers, *next; h; h = next) {
+			next = h->next;
 			if (h->ops->tick)
 				due = min64(due, h->ops->tick(h->self, now));
+		}
 		due = min64(due, gb_conn_keepalive(c->conn, now));
 		if (deadline_ms >= 0) {
 			if (now >= deadline_ms)
