@@ -1,5 +1,4 @@
-/* govbus-agent catalog, request and requests; see gb_catalog_cli.h
- * (issue 7).
+/* govbus-agent catalog, request and requests; see gb_catalog_cli.h.
  *
  * Trust: command-line values are checked before anything is sent (ids,
  * rights, bounded UTF-8 purpose and legal basis); the broker's answers
@@ -12,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gb_agent_internal.h"
+#include "gb_client_internal.h"
 #include "gb_codec.h"
 #include "gb_listing.h"
 

@@ -1,4 +1,4 @@
-/* govbus-agent catalog commands (issue 7, DESIGN §10):
+/* govbus-agent catalog commands (DESIGN §10):
  *
  *   govbus-agent --config A.yaml catalog
  *   govbus-agent --config A.yaml request --dataset D --purpose P

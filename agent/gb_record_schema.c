@@ -1,5 +1,5 @@
 /* Dataset schemas in the agent and the checked record input of publish;
- * see gb_record_schema.h (issue 7B).
+ * see gb_record_schema.h.
  *
  * Trust: the broker's catalog was bounded and checked by gb_codec; its
  * descriptor sets are untrusted bytes that gb_schema_load validates. Input
@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gb_agent_internal.h"
+#include "gb_client_internal.h"
 
 #define SET_NAME_MAX 48
 

@@ -1,5 +1,5 @@
 /* The schema a dataset's records follow, as this agent knows it, and the
- * checked record input of `govbus-agent publish` (issue 7B, DESIGN §4).
+ * checked record input of `govbus-agent publish` (DESIGN §4).
  *
  * Where a schema comes from, first match:
  *   1. the agent config's `schemas: { DATASET: { type, descriptor_set } }`

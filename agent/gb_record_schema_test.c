@@ -1,4 +1,4 @@
-/* Tests for the agent's side of schemas (issue 7B): the agent config's
+/* Tests for the agent's side of schemas: the agent config's
  * `schemas:` (loaded, checked, copied), the checked record input of
  * publish (JSON lines converted, protobuf records validated, errors naming
  * the line and field, a whole file checked before publishing) and JSON

@@ -30,12 +30,12 @@ awk -v n="$N" -v size="$SIZE" 'BEGIN {
 }' >"$T/input.txt"
 gb_agent tax publish --dataset tax.invoices --batch "$BATCH" "$T/input.txt"
 gb_stop_broker
-"$GB_BUILD/agent/govbus-audit" export --data-dir "$T/data" \
+"$GB_BUILD/audit/govbus-audit" export --data-dir "$T/data" \
 	--dataset tax.invoices --out "$T/log.arch"
 ls -l "$T/log.arch" | awk '{ printf "archive: %.1f MB\n", $5 / 1e6 }'
 best=0 best_cpu=0
 for run in 1 2 3; do
-	out=$(taskset -c 0 "$GB_BUILD/agent/govbus-audit" verify \
+	out=$(taskset -c 0 "$GB_BUILD/audit/govbus-audit" verify \
 		--broker-key "$(gb_pub broker sign_key)" "$T/log.arch" 2>/dev/null)
 	echo "run $run: $out"
 	rate=$(echo "$out" | sed -n 's/.* \([0-9]*\) records\/s (.*/\1/p')

@@ -12,7 +12,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-AUDIT="$GB_BUILD/agent/govbus-audit"
+AUDIT="$GB_BUILD/audit/govbus-audit"
 TAMPER="$GB_BUILD/tests/gb_tamper"
 
 gb_setup

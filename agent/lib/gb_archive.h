@@ -1,6 +1,6 @@
 /* govbus audit archives: the self-contained evidence file `govbus-audit
  * export` and `govbus-agent audit export` write and `govbus-audit verify`
- * checks (issue 4).
+ * checks.
  *
  * An archive is a stream of varint-delimited ArchiveItem messages
  * (proto/govbus.proto; protobuf's writeDelimitedTo framing, through

@@ -1,13 +1,14 @@
-/* govbus-agent `audit` commands; see gb_audit.h.
+/* govbus-agent `audit` commands; see gb_audit_cli.h.
  *
  * Trust: the broker is not trusted. Its registry answer supplies the
  * policy snapshots (whose bytes gb_verifier hashes and loads) and, only
  * when the config pins no broker.sign_key, the broker's own key — the
  * output then says the key was trusted on first use. Checkpoints and
  * replayed entries go through gb_verifier. Frames arrive through the
- * client's frame hook, already bounded and decoded by gb_codec. Strings
- * from the trail are printed escaped (JSON) or truncated (table). */
-#include "gb_audit.h"
+ * audit session (gb_audit_session.h), already bounded and decoded by
+ * gb_codec. Strings from the trail are printed escaped (JSON) or
+ * truncated (table). */
+#include "gb_audit_cli.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,17 +21,15 @@
 
 #include <sodium.h>
 
-#include "gb_agent_internal.h"
 #include "gb_archive.h"
+#include "gb_audit_session.h"
 #include "gb_checkpoint.h"
+#include "gb_client_internal.h"
 #include "gb_format.h"
 #include "gb_keys.h"
 #include "gb_verifier.h"
 #include "govbus.h"
 
-#define REPLAY_CREDIT 64u              /* batches in flight while replaying */
-#define REQUEST_TIMEOUT_MS 30000       /* one answer (a registry page...) */
-#define SILENCE_TIMEOUT_MS 30000       /* replay: nothing arrives */
 #define PROGRESS_EVERY_MS 250
 
 static const char usage[] =
@@ -55,213 +54,19 @@ static const char usage[] =
 	"key the broker presents is trusted on first use, and the output says\n"
 	"so. Exit status: 0 clean, 1 a problem or a refusal, 2 usage.\n";
 
-/* ------------------------------------------------------------ session */
-
-/* One connection and the answers the frame hook set aside for us. */
-struct session {
-	gb_client *c;
-	const gb_agent_config *cfg;
-	uint64_t reconnects;
-	uint64_t want;                 /* request id awaited, 0: none */
-	gb_server_frame *answer;
-	uint64_t sub_id;               /* raw replay, 0: none */
-	bool sub_ok;
-	uint64_t start_offset, head_offset;
-	gb_server_frame **queue;       /* Deliver frames, FIFO */
-	size_t q_head, q_len, q_cap;
-	gb_server_frame *sub_error;
-	bool oom;
-};
-
-static bool queue_push(struct session *s, gb_server_frame *f)
-{
-	if (s->q_len == s->q_cap) {
-		size_t cap = s->q_cap ? s->q_cap * 2 : 64;
-		gb_server_frame **q = malloc(cap * sizeof *q);
-
-		if (!q)
-			return false;
-		for (size_t i = 0; i < s->q_len; i++)
-			q[i] = s->queue[(s->q_head + i) % s->q_cap];
-		free(s->queue);
-		s->queue = q;
-		s->q_cap = cap;
-		s->q_head = 0;
-	}
-	s->queue[(s->q_head + s->q_len++) % s->q_cap] = f;
-	return true;
-}
-
-static gb_server_frame *queue_pop(struct session *s)
-{
-	gb_server_frame *f;
-
-	if (!s->q_len)
-		return NULL;
-	f = s->queue[s->q_head];
-	s->q_head = (s->q_head + 1) % s->q_cap;
-	s->q_len--;
-	return f;
-}
-
-/* Take the frames that answer our requests or belong to our replay. */
-static bool hook(void *arg, gb_server_frame *f)
-{
-	struct session *s = arg;
-	uint64_t id = 0;
-
-	switch (f->body_case) {
-	case GOVBUS__V1__SERVER_FRAME__BODY_REGISTRY:
-		id = f->registry->request_id;
-		break;
-	case GOVBUS__V1__SERVER_FRAME__BODY_CHECKPOINT_REPLY:
-		id = f->checkpoint_reply->request_id;
-		break;
-	case GOVBUS__V1__SERVER_FRAME__BODY_CHECKPOINT_LIST:
-		id = f->checkpoint_list->request_id;
-		break;
-	case GOVBUS__V1__SERVER_FRAME__BODY_ERROR:
-		if (s->sub_id && f->error->subscription_id == s->sub_id) {
-			if (!s->sub_error)
-				s->sub_error = f;
-			else
-				gb_codec_server_free(&f);
-			return true;
-		}
-		id = f->error->request_id;
-		break;
-	case GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK:
-		if (!s->sub_id || f->subscribe_ok->subscription_id != s->sub_id)
-			return false;
-		s->sub_ok = true;
-		s->start_offset = f->subscribe_ok->start_offset;
-		s->head_offset = f->subscribe_ok->head_offset;
-		gb_codec_server_free(&f);
-		return true;
-	case GOVBUS__V1__SERVER_FRAME__BODY_DELIVER:
-		if (!s->sub_id || f->deliver->subscription_id != s->sub_id)
-			return false;
-		if (!queue_push(s, f)) {
-			s->oom = true;
-			gb_codec_server_free(&f);
-		}
-		return true;
-	default:
-		return false;
-	}
-	if (!id || id != s->want || s->answer)
-		return false;
-	s->answer = f;
-	return true;
-}
-
-static void session_close(struct session *s)
-{
-	gb_server_frame *f;
-
-	while ((f = queue_pop(s)))
-		gb_codec_server_free(&f);
-	free(s->queue);
-	gb_codec_server_free(&s->answer);
-	gb_codec_server_free(&s->sub_error);
-	if (s->c)
-		gb_client_set_frame_hook(s->c, NULL, NULL);
-	gb_client_close(&s->c);
-}
-
-static int session_open(const gb_agent_config *cfg, struct session *s)
-{
-	gb_client_options opts;
-	char why[GB_AGENT_ERROR_MAX];
-	int rc;
-
-	memset(s, 0, sizeof *s);
-	s->cfg = cfg;
-	gb_client_options_init(&opts);
-	opts.agent_name = "govbus-agent audit";
-	rc = gb_client_open(cfg, &opts, &s->c, why, sizeof why);
-	if (rc != 0) {
-		fprintf(stderr, "govbus-agent: cannot connect (%u): %s\n",
-			gb_error_status(rc), why);
-		return rc;
-	}
-	gb_client_set_frame_hook(s->c, hook, s);
-	s->reconnects = gb_client_reconnects(s->c);
-	return 0;
-}
-
-/* Wait for something to happen; fails when the connection was rebuilt
- * (a replay cannot survive that) or nothing came for `ms`. */
-static int session_wait(struct session *s, int64_t deadline_ms)
-{
-	int rc = gb_client_wait(s->c, deadline_ms);
-
-	if (rc == 0 && gb_client_reconnects(s->c) != s->reconnects)
-		return gb_client_fail(s->c, GB_EUNAVAIL, 0,
-				      "the connection to the broker was rebuilt; "
-				      "run the audit again");
-	if (rc == GB_ETIMEOUT)
-		return gb_client_fail(s->c, GB_ETIMEOUT, 0,
-				      "the broker did not answer in time");
-	if (rc == 0 && s->oom)
-		return gb_client_fail(s->c, GB_ENOMEM, 0, "out of memory");
-	return rc;
-}
-
-/* Send `f` (whose request id is `id`) and wait for the answer. A broker
- * Error becomes the return code, its sentence the client's last error. */
-static int request(struct session *s, const gb_client_frame *f, uint64_t id,
-		   gb_server_frame **answer)
-{
-	int64_t deadline = gb_agent_now_ms() + REQUEST_TIMEOUT_MS;
-	int rc;
-
-	*answer = NULL;
-	s->want = id;
-	rc = gb_client_send_frame(s->c, f);
-	while (rc == 0 && !s->answer)
-		rc = session_wait(s, deadline);
-	s->want = 0;
-	if (rc != 0)
-		return rc;
-	*answer = s->answer;
-	s->answer = NULL;
-	if ((*answer)->body_case == GOVBUS__V1__SERVER_FRAME__BODY_ERROR) {
-		const Govbus__V1__Error *e = (*answer)->error;
-
-		rc = gb_client_fail(s->c, gb_error_from_status(e->status),
-				    e->status, "%s", e->message);
-		gb_codec_server_free(answer);
-	}
-	return rc;
-}
-
-static int fetch_registry(struct session *s, const uint8_t *after,
-			  gb_server_frame **out)
-{
-	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
-	Govbus__V1__RegistryRequest r = GOVBUS__V1__REGISTRY_REQUEST__INIT;
-
-	r.request_id = gb_client_next_request_id(s->c);
-	r.after_hash.data = (uint8_t *)after;
-	r.after_hash.len = after ? GB_HASH_BYTES : 0;
-	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_REGISTRY_REQUEST;
-	f.registry_request = &r;
-	return request(s, &f, r.request_id, out);
-}
-
 /* ------------------------------------------------------------ output */
 
 /* One sentence with the status: "<what> refused" for the caller's fault
  * (4xx), "<what> failed" otherwise. Returns exit status 1. */
-static int fail_line(struct session *s, const char *what, int rc)
+static int fail_line(gb_audit_session *s, const char *what, int rc)
 {
-	unsigned status = gb_client_last_status(s->c);
+	gb_client *c = gb_audit_session_client(s);
+	unsigned status = gb_client_last_status(c);
 
 	fprintf(stderr, "govbus-agent: %s %s (%u): %s\n", what,
 		status && status < 500 ? "refused" : "failed", status,
-		gb_client_last_error(s->c)[0] ? gb_client_last_error(s->c)
-					       : gb_strerror(rc));
+		gb_client_last_error(c)[0] ? gb_client_last_error(c)
+					   : gb_strerror(rc));
 	return 1;
 }
 
@@ -287,7 +92,7 @@ static void format_time(uint64_t ns, char out[32])
 
 /* The key checkpoints must verify under: the pinned one, else (said so)
  * the one the broker presents. */
-static int choose_broker_key(const struct session *s,
+static int choose_broker_key(const gb_agent_config *cfg,
 			     const Govbus__V1__Registry *reg, uint8_t out[32],
 			     bool *pinned)
 {
@@ -299,9 +104,9 @@ static int choose_broker_key(const struct session *s,
 		return GB_EPROTO;
 	}
 	gb_key_encode_sign(reg->broker_sign_key.data, shown);
-	*pinned = s->cfg->have_broker_sign_pk;
+	*pinned = cfg->have_broker_sign_pk;
 	if (*pinned) {
-		memcpy(out, s->cfg->broker_sign_pk, GB_SIGN_PK_BYTES);
+		memcpy(out, cfg->broker_sign_pk, GB_SIGN_PK_BYTES);
 		gb_key_encode_sign(out, pin);
 		if (memcmp(out, reg->broker_sign_key.data, GB_SIGN_PK_BYTES))
 			fprintf(stderr, "govbus-agent: warning: the broker "
@@ -321,7 +126,8 @@ static int choose_broker_key(const struct session *s,
 /* ------------------------------------------------------------ collecting */
 
 struct collect {
-	struct session *s;
+	gb_audit_session *s;
+	const gb_agent_config *cfg;
 	const char *stream;
 	gb_verifier *v;
 	gb_archive_writer *arch;       /* NULL: verify only */
@@ -368,7 +174,7 @@ static int collect_policies(struct collect *k, gb_server_frame *first)
 			gb_codec_server_free(&page);
 		if (rc != 0 || !r->more)
 			break;
-		rc = fetch_registry(k->s, after, &next);
+		rc = gb_audit_session_registry(k->s, after, &next);
 		if (rc != 0)
 			return rc;
 		page = next;
@@ -401,12 +207,13 @@ static int collect_checkpoints(struct collect *k)
 		bool more;
 		int rc;
 
-		r.request_id = gb_client_next_request_id(k->s->c);
+		r.request_id = gb_client_next_request_id(
+			gb_audit_session_client(k->s));
 		r.dataset = (char *)k->stream;
 		r.from_offset = from;
 		f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_CHECKPOINT_LIST_REQUEST;
 		f.checkpoint_list_request = &r;
-		rc = request(k->s, &f, r.request_id, &answer);
+		rc = gb_audit_session_request(k->s, &f, r.request_id, &answer);
 		if (rc != 0)
 			return rc;
 		list = answer->checkpoint_list;
@@ -432,87 +239,6 @@ static int collect_checkpoints(struct collect *k)
 	}
 }
 
-/* Called with each replayed Deliver; nonzero stops the replay. */
-typedef int (*deliver_fn)(void *ctx, const Govbus__V1__Deliver *d);
-
-static int send_credit(struct session *s, uint32_t n)
-{
-	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
-	Govbus__V1__Credit c = GOVBUS__V1__CREDIT__INIT;
-
-	c.subscription_id = s->sub_id;
-	c.batches = n;
-	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_CREDIT;
-	f.credit = &c;
-	return gb_client_send_frame(s->c, &f);
-}
-
-/* Replay `stream` from `start` up to the head at subscribe time, handing
- * each delivery to `fn`. A broker Error ending the replay is returned
- * with its sentence in the client's last error; *stopped_at is the next
- * offset expected then. */
-static int replay(struct session *s, const char *stream, gb_start start,
-		  deliver_fn fn, void *ctx, uint64_t *stopped_at)
-{
-	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
-	Govbus__V1__Subscribe sub = GOVBUS__V1__SUBSCRIBE__INIT;
-	Govbus__V1__Unsubscribe un = GOVBUS__V1__UNSUBSCRIBE__INIT;
-	uint64_t next = 0;
-	uint32_t consumed = 0;
-	int64_t deadline;
-	int rc;
-
-	s->sub_id = gb_client_next_subscription_id(s->c);
-	s->sub_ok = false;
-	sub.subscription_id = s->sub_id;
-	sub.dataset = (char *)stream;
-	sub.start = (Govbus__V1__Subscribe__Start)start.kind;
-	sub.offset = start.kind == GB_START_OFFSET ? start.value : 0;
-	sub.time_ns = start.kind == GB_START_TIME ? start.value : 0;
-	sub.credit = REPLAY_CREDIT;
-	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_SUBSCRIBE;
-	f.subscribe = &sub;
-	rc = gb_client_send_frame(s->c, &f);
-	deadline = gb_agent_now_ms() + REQUEST_TIMEOUT_MS;
-	while (rc == 0 && !s->sub_ok && !s->sub_error)
-		rc = session_wait(s, deadline);
-	if (rc == 0 && !s->sub_ok)
-		goto broker_error;
-	next = s->start_offset;
-	while (rc == 0 && next < s->head_offset) {
-		gb_server_frame *d = queue_pop(s);
-
-		if (!d) {
-			if (s->sub_error)
-				goto broker_error;
-			rc = session_wait(s, gb_agent_now_ms() + SILENCE_TIMEOUT_MS);
-			continue;
-		}
-		next = d->deliver->base_offset + d->deliver->record_count;
-		rc = fn(ctx, d->deliver);
-		gb_codec_server_free(&d);
-		if (++consumed == REPLAY_CREDIT / 2) {
-			consumed = 0;
-			if (rc == 0)
-				rc = send_credit(s, REPLAY_CREDIT / 2);
-		}
-	}
-	goto out;
-broker_error:
-	rc = gb_client_fail(s->c, gb_error_from_status(s->sub_error->error->status),
-			    s->sub_error->error->status, "%s",
-			    s->sub_error->error->message);
-out:
-	*stopped_at = next;
-	un.subscription_id = s->sub_id;
-	f = (gb_client_frame)GOVBUS__V1__CLIENT_FRAME__INIT;
-	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_UNSUBSCRIBE;
-	f.unsubscribe = &un;
-	(void)gb_client_send_frame(s->c, &f);
-	s->sub_id = 0;
-	return rc;
-}
-
 static void show_progress(struct collect *k)
 {
 	gb_verifier_stats st;
@@ -527,9 +253,9 @@ static void show_progress(struct collect *k)
 		st.records, secs > 0 ? (double)st.records / secs : 0.0);
 }
 
-static int verify_delivery(void *ctx, const Govbus__V1__Deliver *d)
+/* A replayed delivery as the verifier takes an entry. */
+static gb_verifier_entry entry_of(const Govbus__V1__Deliver *d)
 {
-	struct collect *k = ctx;
 	gb_verifier_entry e = {
 		.offset = d->base_offset,
 		.base_offset = d->base_offset,
@@ -540,6 +266,13 @@ static int verify_delivery(void *ctx, const Govbus__V1__Deliver *d)
 		.batch = d->signed_batch.data,
 		.batch_len = d->signed_batch.len,
 	};
+	return e;
+}
+
+static int verify_delivery(void *ctx, const Govbus__V1__Deliver *d)
+{
+	struct collect *k = ctx;
+	gb_verifier_entry e = entry_of(d);
 	int rc = gb_verifier_add_entry(k->v, &e);
 
 	/* Evidence is kept even when it does not verify. */
@@ -551,10 +284,11 @@ static int verify_delivery(void *ctx, const Govbus__V1__Deliver *d)
 }
 
 /* Verify (and with an archive, export) `stream`. Returns the exit status. */
-static int verify_stream(struct session *s, const char *stream,
-			 gb_archive_writer *arch)
+static int verify_stream(gb_audit_session *s, const gb_agent_config *cfg,
+			 const char *stream, gb_archive_writer *arch)
 {
-	struct collect k = {.s = s, .stream = stream, .arch = arch};
+	struct collect k = {.s = s, .cfg = cfg, .stream = stream, .arch = arch};
+	gb_audit_replay rep = {0};
 	gb_server_frame *reg = NULL;
 	gb_verifier_stats st;
 	gb_verifier_head head = {0};
@@ -568,10 +302,10 @@ static int verify_stream(struct session *s, const char *stream,
 
 	k.tty = isatty(STDERR_FILENO);
 	k.started_ms = k.next_progress_ms = now_ms();
-	rc = fetch_registry(s, NULL, &reg);
+	rc = gb_audit_session_registry(s, NULL, &reg);
 	if (rc != 0)
 		return fail_line(s, "audit", rc);
-	rc = choose_broker_key(s, reg->registry, k.broker_pk, &k.pinned);
+	rc = choose_broker_key(cfg, reg->registry, k.broker_pk, &k.pinned);
 	if (rc == 0)
 		rc = gb_verifier_new(stream, k.broker_pk, &k.v);
 	if (rc != 0) {
@@ -589,34 +323,37 @@ static int verify_stream(struct session *s, const char *stream,
 	if (rc == 0)
 		rc = collect_checkpoints(&k);
 	if (rc == 0) {
-		rc = replay(s, stream, from, verify_delivery, &k, &at);
-		if (rc != 0 && !s->sub_ok) { /* refused outright */
+		rc = gb_audit_session_replay(s, stream, from, verify_delivery,
+					     &k, &rep);
+		at = rep.stopped_at;
+		if (rc != 0 && !rep.subscribed) { /* refused outright */
 			gb_verifier_destroy(&k.v);
 			return fail_line(s, "audit", rc);
 		}
-		if (rc == 0 && s->start_offset != 0)
+		if (rc == 0 && rep.start_offset != 0)
 			rc = gb_verifier_fail(
 				k.v, GB_EPERM, false, 0,
 				"the broker replays %s from offset %" PRIu64
 				", not 0: this department's grant limits its "
 				"history, so the log cannot be checked from the "
 				"start (ask an auditor or the owner)",
-				stream, s->start_offset);
+				stream, rep.start_offset);
 		else if (rc != 0 && !gb_verifier_status(k.v))
 			rc = gb_verifier_fail(k.v, rc, true, at,
 					      "offset %" PRIu64 ": the broker "
 					      "stopped the replay here: %s",
-					      at, gb_client_last_error(s->c));
+					      at, gb_client_last_error(
+						      gb_audit_session_client(s)));
 	} else if (!gb_verifier_status(k.v)) {
 		gb_verifier_destroy(&k.v);
 		return fail_line(s, "audit", rc);
 	}
 	if (rc == 0) {
-		head.next_offset = s->head_offset;
+		head.next_offset = rep.head_offset;
 		rc = gb_verifier_finish(k.v, &head);
 	}
 	if (arch) {
-		gb_verifier_head end = {.next_offset = s->head_offset};
+		gb_verifier_head end = {.next_offset = rep.head_offset};
 
 		if (gb_archive_put_end(arch, &end) != 0 && rc == 0)
 			rc = gb_verifier_fail(k.v, GB_EIO, false, 0,
@@ -649,7 +386,8 @@ static int verify_stream(struct session *s, const char *stream,
 
 /* ------------------------------------------------------------ checkpoint */
 
-static int cmd_checkpoint(struct session *s, const char *stream)
+static int cmd_checkpoint(gb_audit_session *s, const gb_agent_config *cfg,
+			  const char *stream)
 {
 	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
 	Govbus__V1__CheckpointRequest r = GOVBUS__V1__CHECKPOINT_REQUEST__INIT;
@@ -661,18 +399,18 @@ static int cmd_checkpoint(struct session *s, const char *stream)
 	bool pinned;
 	int rc;
 
-	rc = fetch_registry(s, NULL, &reg);
+	rc = gb_audit_session_registry(s, NULL, &reg);
 	if (rc != 0)
 		return fail_line(s, "checkpoint", rc);
-	rc = choose_broker_key(s, reg->registry, pk, &pinned);
+	rc = choose_broker_key(cfg, reg->registry, pk, &pinned);
 	gb_codec_server_free(&reg);
 	if (rc != 0)
 		return 1;
-	r.request_id = gb_client_next_request_id(s->c);
+	r.request_id = gb_client_next_request_id(gb_audit_session_client(s));
 	r.dataset = (char *)stream;
 	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_CHECKPOINT_REQUEST;
 	f.checkpoint_request = &r;
-	rc = request(s, &f, r.request_id, &answer);
+	rc = gb_audit_session_request(s, &f, r.request_id, &answer);
 	if (rc != 0)
 		return fail_line(s, "checkpoint", rc);
 	rc = gb_checkpoint_verify(answer->checkpoint_reply->signed_checkpoint.data,
@@ -787,16 +525,7 @@ static int trail_delivery(void *ctx, const Govbus__V1__Deliver *d)
 	Govbus__V1__AuditEvent *ev;
 
 	if (t->v) {
-		gb_verifier_entry e = {
-			.offset = d->base_offset,
-			.base_offset = d->base_offset,
-			.broker_time_ns = d->broker_time_ns,
-			.record_count = d->record_count,
-			.chain_hash = d->chain_hash.data,
-			.chain_hash_len = d->chain_hash.len,
-			.batch = d->signed_batch.data,
-			.batch_len = d->signed_batch.len,
-		};
+		gb_verifier_entry e = entry_of(d);
 		int rc = gb_verifier_add_entry(t->v, &e);
 
 		if (rc != 0)
@@ -816,14 +545,14 @@ static int trail_delivery(void *ctx, const Govbus__V1__Deliver *d)
 	return ferror(stdout) ? GB_EIO : 0;
 }
 
-static int cmd_trail(struct session *s, const char *dept, const char *dataset,
+static int cmd_trail(gb_audit_session *s, const char *dept, const char *dataset,
 		     uint64_t since_ns, int json)
 {
 	struct trail t = {dept, dataset, since_ns, false, NULL, 0, 0};
 	gb_start from = {since_ns ? GB_START_TIME : GB_START_EARLIEST, since_ns};
 	uint8_t unused_key[GB_SIGN_PK_BYTES] = {0};
+	gb_audit_replay rep = {0};
 	const char *problem;
-	uint64_t at = 0;
 	int rc;
 
 	t.json = json < 0 ? !isatty(STDOUT_FILENO) : json != 0;
@@ -835,7 +564,8 @@ static int cmd_trail(struct session *s, const char *dept, const char *dataset,
 		printf("%-24s %7s %-15s %-10s %-16s %-12s %3s %s\n", "TIME",
 		       "OFFSET", "KIND", "DEPT", "DATASET", "ACTION", "ST",
 		       "DETAIL");
-	rc = replay(s, GB_AUDIT_STREAM, from, trail_delivery, &t, &at);
+	rc = gb_audit_session_replay(s, GB_AUDIT_STREAM, from, trail_delivery,
+				     &t, &rep);
 	fflush(stdout);
 	if (rc != 0) {
 		problem = t.v ? gb_verifier_problem(t.v, NULL, NULL) : "";
@@ -909,7 +639,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
-static int cmd_export(struct session *s, const char *stream, const char *path)
+static int cmd_export(gb_audit_session *s, const gb_agent_config *cfg,
+		      const char *stream, const char *path)
 {
 	gb_archive_writer *w = NULL;
 	FILE *out = strcmp(path, "-") ? fopen(path, "wb") : stdout;
@@ -924,7 +655,7 @@ static int cmd_export(struct session *s, const char *stream, const char *path)
 		fprintf(stderr, "govbus-agent: out of memory\n");
 		status = 1;
 	} else {
-		status = verify_stream(s, stream, w);
+		status = verify_stream(s, cfg, stream, w);
 	}
 	gb_archive_writer_destroy(&w);
 	if ((out == stdout ? fflush(out) : fclose(out)) != 0 && status == 0) {
@@ -942,7 +673,7 @@ int gb_audit_command(const char *config, int argc, char **argv)
 {
 	struct args a = {0};
 	gb_agent_config *cfg = NULL;
-	struct session s;
+	gb_audit_session *s = NULL;
 	gb_start since = {GB_START_EARLIEST, 0};
 	char why[GB_AGENT_ERROR_MAX];
 	const char *cmd = argc > 0 ? argv[0] : NULL;
@@ -973,19 +704,22 @@ int gb_audit_command(const char *config, int argc, char **argv)
 			gb_error_status(rc), why);
 		return 1;
 	}
-	if (session_open(cfg, &s) != 0) {
+	rc = gb_audit_session_open(cfg, &s, why, sizeof why);
+	if (rc != 0) {
+		fprintf(stderr, "govbus-agent: cannot connect (%u): %s\n",
+			gb_error_status(rc), why);
 		gb_agent_config_destroy(&cfg);
 		return 1;
 	}
 	if (!strcmp(cmd, "verify"))
-		status = verify_stream(&s, a.dataset, NULL);
+		status = verify_stream(s, cfg, a.dataset, NULL);
 	else if (!strcmp(cmd, "export"))
-		status = cmd_export(&s, a.dataset, a.out);
+		status = cmd_export(s, cfg, a.dataset, a.out);
 	else if (!strcmp(cmd, "checkpoint"))
-		status = cmd_checkpoint(&s, a.dataset);
+		status = cmd_checkpoint(s, cfg, a.dataset);
 	else
-		status = cmd_trail(&s, a.dept, a.dataset, since.value, a.json);
-	session_close(&s);
+		status = cmd_trail(s, a.dept, a.dataset, since.value, a.json);
+	gb_audit_session_close(&s);
 	gb_agent_config_destroy(&cfg);
 	return status;
 }

@@ -4,7 +4,9 @@
  * batch, break the chain, skip a batch, revoke a subscription, fall
  * silent, or restart with a new instance. The real broker is exercised by
  * the integration tests; this one checks the agent's side of every rule in
- * DESIGN §13. (Encryption and keys: gb_sealing_test.c.) */
+ * DESIGN §13. (Encryption and keys: gb_sealing_test.c.) test_handlers
+ * drives the client's handler registration directly, as the library's own
+ * modules and the agent's audit commands use it. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "gb_client_internal.h"
 #include "gb_fake_broker.h"
 #include "gb_test.h"
 
@@ -199,6 +202,191 @@ static void test_pins(void)
 	}
 	gb_client_close(&c);
 	gb_identity_destroy(&other);
+}
+
+/* ---------------------------------------------------------------- handlers */
+
+/* A handler that owns one subscription id and one request id of its own,
+ * and counts what the client hands it. */
+struct probe {
+	gb_client_handler h;
+	gb_client *c;
+	uint64_t request;             /* its KeyFetch, 0: none */
+	int oks, delivers, key_infos, strays;
+	int reconnects, restarts, ticks;
+	int closed;                   /* its place in the closing order */
+	int64_t tick_every_ms;        /* 0: no timer */
+};
+
+static bool probe_owns_request(void *self, uint64_t id)
+{
+	const struct probe *p = self;
+	return p->request && id == p->request;
+}
+
+static void probe_on_frame(void *self, gb_server_frame *f)
+{
+	struct probe *p = self;
+
+	switch (f->body_case) {
+	case GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK:
+		p->oks++;
+		if (f->subscribe_ok->subscription_id != p->h.subscription_id)
+			p->strays++;
+		break;
+	case GOVBUS__V1__SERVER_FRAME__BODY_DELIVER:
+		p->delivers++;
+		if (f->deliver->subscription_id != p->h.subscription_id)
+			p->strays++;
+		break;
+	case GOVBUS__V1__SERVER_FRAME__BODY_KEY_INFO:
+		p->key_infos++;
+		if (f->key_info->request_id != p->request)
+			p->strays++;
+		break;
+	default:
+		p->strays++;
+		break;
+	}
+	gb_codec_server_free(&f);
+}
+
+static void probe_on_reconnect(void *self, bool restarted)
+{
+	struct probe *p = self;
+	p->reconnects++;
+	p->restarts += restarted;
+}
+
+static int64_t probe_tick(void *self, int64_t now_ms)
+{
+	struct probe *p = self;
+	p->ticks++;
+	return p->tick_every_ms ? now_ms + p->tick_every_ms : INT64_MAX;
+}
+
+static int closings;
+
+static void probe_close(void *self)
+{
+	struct probe *p = self;
+	p->closed = ++closings;
+	gb_client_handler_remove(p->c, &p->h);
+}
+
+static const gb_client_handler_ops probe_ops = {
+	.owns_request = probe_owns_request,
+	.on_frame = probe_on_frame,
+	.on_reconnect = probe_on_reconnect,
+	.tick = probe_tick,
+	.close = probe_close,
+};
+
+static void probe_subscribe(struct probe *p)
+{
+	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+	Govbus__V1__Subscribe sub = GOVBUS__V1__SUBSCRIBE__INIT;
+
+	sub.subscription_id = p->h.subscription_id;
+	sub.dataset = (char *)DATASET;
+	sub.credit = 1;
+	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_SUBSCRIBE;
+	f.subscribe = &sub;
+	CHECK_RC(gb_client_send_frame(p->c, &f), 0);
+}
+
+/* A KeyFetch of its own, outside the client's request table. */
+static void probe_fetch(struct probe *p)
+{
+	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
+	Govbus__V1__KeyFetch kf = GOVBUS__V1__KEY_FETCH__INIT;
+
+	p->request = gb_client_next_request_id(p->c);
+	kf.request_id = p->request;
+	kf.dataset = (char *)DATASET;
+	f.body_case = GOVBUS__V1__CLIENT_FRAME__BODY_KEY_FETCH;
+	f.key_fetch = &kf;
+	CHECK_RC(gb_client_send_frame(p->c, &f), 0);
+}
+
+/* Wait until the broker has answered everything sent before. */
+static void settle(gb_client *c)
+{
+	CHECK_RC(gb_client_sync(c, gb_agent_now_ms() + 5000), 0);
+}
+
+/* Frames reach the handler that owns their request id or subscription id
+ * and no other; ticks honour the time a handler asks for; a reconnect and
+ * the client's close reach every handler still registered. */
+static void test_handlers(void)
+{
+	struct events ev = {0};
+	gb_client *c = connect_client(NULL, &ev);
+	struct probe p = {0}, q = {0};
+	gb_subscription *s;
+	gb_record r;
+	int rc;
+
+	if (!c)
+		return;
+	/* the log holds what the tests before published */
+	p.c = q.c = c;
+	p.h.ops = q.h.ops = &probe_ops;
+	p.h.self = &p;
+	q.h.self = &q;
+	p.h.subscription_id = gb_client_next_subscription_id(c);
+	q.h.subscription_id = gb_client_next_subscription_id(c);
+	gb_client_handler_add(c, &p.h);
+	gb_client_handler_add(c, &q.h);
+	CHECK(gb_client_handler_next(c, NULL) == &q.h);
+	CHECK(gb_client_handler_next(c, &q.h) == &p.h);
+
+	/* p's replay (credit for one batch) and p's own request reach p only;
+	 * q registered a subscription id it never used */
+	probe_subscribe(&p);
+	probe_fetch(&p);
+	settle(c);
+	for (int i = 0; i < 50 && !p.delivers; i++) /* sent after the Pong */
+		(void)gb_client_poll(c, 100);
+	CHECK(p.oks == 1 && p.delivers == 1 && p.key_infos == 1);
+	CHECK(p.strays == 0);
+	CHECK(q.oks == 0 && q.delivers == 0 && q.key_infos == 0);
+
+	/* a library subscription on the same client gets its own frames */
+	s = subscribe(c, GB_START_EARLIEST, 0, NULL, &rc);
+	CHECK_RC(rc, 0);
+	for (int i = 0; s && i < 30; i++)
+		CHECK_RC(gb_subscription_next(s, &r, 3000), 0);
+	CHECK(p.delivers == 1 && q.delivers == 0);
+
+	/* a timer: asked for every 20 ms, called again within a poll */
+	q.tick_every_ms = 20;
+	q.ticks = 0;
+	(void)gb_client_poll(c, 200);
+	CHECK(q.ticks >= 2);
+	q.tick_every_ms = 0;
+
+	/* a restart reaches every handler, restarted */
+	atomic_store(&fk.restart, 1);
+	for (int i = 0; i < 50 && !p.reconnects; i++)
+		(void)gb_client_poll(c, 100);
+	CHECK(p.reconnects == 1 && p.restarts == 1);
+	CHECK(q.reconnects == 1 && q.restarts == 1);
+
+	/* unregistered, p hears nothing more: its request's answer is
+	 * nobody's and dropped */
+	gb_client_handler_remove(c, &p.h);
+	CHECK(gb_client_handler_next(c, &q.h) == NULL);
+	probe_fetch(&p);
+	settle(c);
+	CHECK(p.key_infos == 1);
+
+	/* close: every handler still registered is closed, newest first
+	 * (p, the library's subscription s, which goes with it, then q) */
+	gb_client_handler_add(c, &p.h);
+	closings = 0;
+	gb_client_close(&c);
+	CHECK(p.closed == 1 && q.closed == 2);
 }
 
 /* Restart and silence while subscribed: resumes exactly where it was. */
@@ -412,6 +600,7 @@ int main(void)
 	test_crash_mid_pipeline();
 	test_retry_gap();
 	test_unreachable();
+	test_handlers();
 
 	fake_stop();
 	gb_identity_destroy(&health);

@@ -11,9 +11,9 @@
  *              is at most 10 bytes and at most GB_MAX_RECORD_BYTES.
  *   json       one JSON object per record and line. Output without a
  *              schema: the record's metadata and payload_base64. With a
- *              schema (issue 7B, gb_writer_set_schema): the record itself
- *              in the proto3 JSON mapping, the form `publish --format
- *              json` reads (gb_record_schema.h converts that input).
+ *              schema (gb_writer_set_schema): the record itself in the
+ *              proto3 JSON mapping, the form `publish --format json`
+ *              reads (gb_record_schema.h converts that input).
  *
  * The varint prefix is read and written by gb_wire (proto/), the project's
  * one varint reader; the records themselves are framed by protobuf-c
@@ -62,8 +62,8 @@ typedef struct gb_writer gb_writer;
 /* Write records in `fmt` to `out` (borrowed). Returns 0 or GB_ENOMEM. */
 int gb_writer_new(FILE *out, gb_format fmt, gb_writer **w);
 
-/* schemas (issue 7B): json output writes each record converted from this
- * message type (borrowed; NULL: metadata and base64 payload again). */
+/* Json output writes each record converted from this message type
+ * (borrowed; NULL: metadata and base64 payload again). */
 void gb_writer_set_schema(gb_writer *w, const gb_schema_type *type);
 
 /* Write one record. Returns 0, GB_EIO (write failed), GB_ENOMEM, or

@@ -233,7 +233,7 @@ struct gb_writer {
 	gb_format fmt;
 	char *b64;
 	size_t b64_cap;
-	const gb_schema_type *type;   /* schemas (issue 7B) */
+	const gb_schema_type *type;   /* NULL: no schema */
 	char error[640];
 };
 
@@ -247,7 +247,7 @@ const char *gb_writer_error(const gb_writer *w)
 	return w->error;
 }
 
-/* schemas (issue 7B): the record as one line of proto3 JSON. */
+/* The record as one line of proto3 JSON. */
 static int put_record_json(gb_writer *w, const gb_record *rec)
 {
 	char why[512], *json = NULL;

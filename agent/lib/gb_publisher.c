@@ -34,7 +34,7 @@
  *
  * Trust: acks are matched by request_id and must name our dataset, the
  * batch's seq and its record count, or the job fails with GB_EPROTO. */
-#include "gb_agent_internal.h"
+#include "gb_client_internal.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -84,7 +84,7 @@ struct inflight {
 };
 
 struct gb_publisher {
-	gb_publisher *next;
+	gb_client_handler handler;    /* frames by the request ids in flight */
 	gb_client *c;
 	char dataset[GB_MAX_ID_LEN + 1];
 	gb_publisher_options o;
@@ -111,23 +111,6 @@ struct gb_publisher {
 	unsigned failed_status;
 	gb_publisher_stats st;
 };
-
-/* ---------------------------------------------------------------- list hooks */
-
-gb_publisher *gb_publisher_list_next(const gb_publisher *p)
-{
-	return p->next;
-}
-
-void gb_publisher_set_list_next(gb_publisher *p, gb_publisher *next)
-{
-	p->next = next;
-}
-
-const char *gb_publisher_dataset(const gb_publisher *p)
-{
-	return p->dataset;
-}
 
 void gb_publisher_options_init(gb_publisher_options *o)
 {
@@ -268,8 +251,11 @@ static void pop_acked(gb_publisher *p)
 	}
 }
 
-bool gb_publisher_owns_request(const gb_publisher *p, uint64_t request_id)
+/* Whether `request_id` is that of a batch in flight. */
+static bool owns_request(void *self, uint64_t request_id)
 {
+	const gb_publisher *p = self;
+
 	for (unsigned i = 0; i < p->n; i++)
 		if (p->ring[(p->head + i) % p->o.window].request_id ==
 		    request_id)
@@ -287,7 +273,7 @@ static struct inflight *find_request(gb_publisher *p, uint64_t request_id)
 	return NULL;
 }
 
-void gb_publisher_on_ack(gb_publisher *p, const Govbus__V1__PublishAck *ack)
+static void on_ack(gb_publisher *p, const Govbus__V1__PublishAck *ack)
 {
 	struct inflight *e = find_request(p, ack->request_id);
 	uint64_t last;
@@ -391,7 +377,7 @@ static int strip_duplicates(gb_publisher *p, struct inflight *e,
 	return 0;
 }
 
-void gb_publisher_on_error(gb_publisher *p, const Govbus__V1__Error *err)
+static void on_error(gb_publisher *p, const Govbus__V1__Error *err)
 {
 	struct inflight *e = find_request(p, err->request_id);
 	int rc = gb_error_from_status(err->status);
@@ -452,12 +438,23 @@ void gb_publisher_on_error(gb_publisher *p, const Govbus__V1__Error *err)
 		(void)fail(p, rc, err->status, "%s", err->message);
 }
 
-void gb_publisher_on_reconnect(gb_publisher *p, bool restarted)
+/* A PublishAck or an Error for one of our batches. */
+static void on_frame(void *self, gb_server_frame *frame)
 {
+	if (frame->body_case == GOVBUS__V1__SERVER_FRAME__BODY_PUBLISH_ACK)
+		on_ack(self, frame->publish_ack);
+	else if (frame->body_case == GOVBUS__V1__SERVER_FRAME__BODY_ERROR)
+		on_error(self, frame->error);
+	gb_codec_server_free(&frame);
+}
+
+/* Resend every unacknowledged batch, in seq order. */
+static void on_reconnect(void *self, bool restarted)
+{
+	gb_publisher *p = self;
 	gb_event ev = {0};
 	uint64_t resent = 0;
 
-	(void)restarted;
 	if (p->failed)
 		return;
 	if (p->n == 0) {
@@ -483,8 +480,11 @@ void gb_publisher_on_reconnect(gb_publisher *p, bool restarted)
 	}
 }
 
-int64_t gb_publisher_tick(gb_publisher *p, int64_t now_ms)
+/* Resend batches whose retry time has come; returns the next time (ms)
+ * something is due, or INT64_MAX. */
+static int64_t tick(void *self, int64_t now_ms)
 {
+	gb_publisher *p = self;
 	int64_t next = INT64_MAX;
 	int64_t ack_timeout = 10 * (int64_t)gb_client_timeout_ms(p->c);
 
@@ -784,7 +784,7 @@ int gb_publisher_flush(gb_publisher *p)
 	return p->failed ? restate(p) : 0;
 }
 
-/* schemas (issue 7B): the batch being filled is dropped, never sealed. */
+/* The batch being filled is dropped, never sealed. */
 uint32_t gb_publisher_discard(gb_publisher *p)
 {
 	uint32_t dropped = p->count;
@@ -800,6 +800,31 @@ uint32_t gb_publisher_discard(gb_publisher *p)
 
 /* ---------------------------------------------------------------- lifecycle */
 
+static void close_handler(void *self)
+{
+	gb_publisher *p = self;
+	gb_publisher_close(&p);
+}
+
+static const gb_client_handler_ops publisher_ops = {
+	.owns_request = owns_request,
+	.on_frame = on_frame,
+	.on_reconnect = on_reconnect,
+	.tick = tick,
+	.close = close_handler,
+};
+
+/* The publisher of `dataset` open on `c`, or NULL. */
+static gb_publisher *find_open(gb_client *c, const char *dataset)
+{
+	for (gb_client_handler *h = gb_client_handler_next(c, NULL); h;
+	     h = gb_client_handler_next(c, h))
+		if (h->ops == &publisher_ops &&
+		    !strcmp(((gb_publisher *)h->self)->dataset, dataset))
+			return h->self;
+	return NULL;
+}
+
 int gb_publisher_open(gb_client *c, const char *dataset,
 		      const gb_publisher_options *opts, gb_publisher **out)
 {
@@ -811,7 +836,7 @@ int gb_publisher_open(gb_client *c, const char *dataset,
 		return gb_client_fail(c, GB_EINVAL, 0,
 				      "\"%.64s\" is not a valid dataset id",
 				      dataset ? dataset : "");
-	if (gb_client_find_publisher(c, dataset))
+	if (find_open(c, dataset))
 		return gb_client_fail(c, GB_ECONFLICT, 0,
 				      "a publisher for %s is already open on "
 				      "this connection",
@@ -854,7 +879,9 @@ int gb_publisher_open(gb_client *c, const char *dataset,
 			    gb_identity_dedupe_key(gb_client_identity(c)),
 			    p->dataset);
 	p->last_seq = gb_client_position(c, dataset);
-	gb_client_add_publisher(c, p);
+	p->handler.ops = &publisher_ops;
+	p->handler.self = p;
+	gb_client_handler_add(c, &p->handler);
 	*out = p;
 	return 0;
 }
@@ -873,7 +900,7 @@ void gb_publisher_close(gb_publisher **pp)
 	if (!pp || !*pp)
 		return;
 	p = *pp;
-	gb_client_remove_publisher(p->c, p);
+	gb_client_handler_remove(p->c, &p->handler);
 	for (unsigned i = 0; i < p->n; i++)
 		inflight_clear(slot(p, i));
 	free(p->ring);

@@ -74,7 +74,7 @@ typedef struct gb_subscription gb_subscription;
  *                                        # silence before reconnecting
  *     peers:                             # optional signing-key pins
  *       tax: "<base64 Ed25519 key>"
- *     schemas:                           # optional (issue 7B): a dataset's
+ *     schemas:                           # optional: a dataset's
  *       tax.invoices:                    # record type, known offline and
  *         type: tax.v1.Invoice           # used instead of the broker's
  *         descriptor_set: invoices.desc  # catalog (relative path)
@@ -311,8 +311,8 @@ int gb_publisher_add(gb_publisher *p, const void *payload, size_t len,
  * committed and synced by the broker. Same errors as gb_publisher_add(). */
 int gb_publisher_flush(gb_publisher *p);
 
-/* schemas (issue 7B): drop the records added since the last batch was
- * sealed (the batch being filled), wiping them; none of them is ever sent.
+/* Drop the records added since the last batch was sealed (the batch
+ * being filled), wiping them; none of them is ever sent.
  * Batches sealed before are not affected: flush them as usual. For a
  * caller that finds a bad record and must publish nothing of its batch.
  * Returns how many records were dropped. */

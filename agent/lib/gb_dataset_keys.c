@@ -22,7 +22,9 @@
  * case), so they are only bounded and validated (ids, 32-byte box keys)
  * before keys are sealed to them. Keys stay in the keyring's secure memory;
  * the only copies made are the sealed wraps. */
-#include "gb_agent_internal.h"
+#include "gb_dataset_keys.h"
+
+#include "gb_client_internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -69,8 +71,12 @@ static int pause_ms(gb_client *c, int64_t ms)
 	return 0;
 }
 
-int gb_dataset_keys_fetch(gb_client *c, const char *dataset, uint32_t epoch,
-			  gb_server_frame **info)
+/* Ask for the key state of `dataset` and this department's own wrap of
+ * `epoch` (0: the current one). *info (free with gb_codec_server_free) is
+ * a ServerFrame holding a KeyInfo that names `dataset`. A broker refusal
+ * comes back as its error (GB_EPERM, GB_ENOTFOUND...). */
+static int fetch(gb_client *c, const char *dataset, uint32_t epoch,
+		 gb_server_frame **info)
 {
 	gb_client_frame f = GOVBUS__V1__CLIENT_FRAME__INIT;
 	Govbus__V1__KeyFetch kf = GOVBUS__V1__KEY_FETCH__INIT;
@@ -388,7 +394,7 @@ static int wrap_missing_epoch(gb_client *c, const char *dataset,
 				      dataset);
 	if (!gb_keyring_has(kr, dataset, m->epoch)) {
 		gb_server_frame *f = NULL;
-		rc = gb_dataset_keys_fetch(c, dataset, m->epoch, &f);
+		rc = fetch(c, dataset, m->epoch, &f);
 		if (rc == 0)
 			rc = recover_own(c, f->key_info, m->epoch);
 		gb_codec_server_free(&f);
@@ -447,7 +453,7 @@ int gb_client_sync_keys(gb_client *c, const char *dataset, uint32_t *epoch)
 		gb_server_frame *f = NULL;
 		const Govbus__V1__KeyInfo *ki;
 		uint32_t current;
-		int rc = gb_dataset_keys_fetch(c, dataset, 0, &f);
+		int rc = fetch(c, dataset, 0, &f);
 
 		if (rc != 0)
 			return rc;

@@ -1,4 +1,4 @@
-/* Tests for gb_verifier and gb_archive (issue 4): a log built in memory the
+/* Tests for gb_verifier and gb_archive: a log built in memory the
  * way the broker builds it (sealed, signed batches; the hash chain; signed
  * checkpoints; policy snapshots), verified clean, then altered one way at a
  * time — each alteration must be caught at the right offset. */

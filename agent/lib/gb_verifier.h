@@ -1,5 +1,5 @@
 /* govbus log verifier: checks one stream of a broker's log without trusting
- * the broker (DESIGN §7 "Audit", issue 4).
+ * the broker (DESIGN §7 "Audit").
  *
  * The caller feeds it, in this order: the policy snapshots (config bytes
  * and the times each was put in force) or, lacking them, fixed producer

@@ -1,4 +1,4 @@
-/* govbus-audit: offline evidence for auditors (DESIGN §7 "Audit", issue 4).
+/* govbus-audit: offline evidence for auditors (DESIGN §7 "Audit").
  *
  *   govbus-audit export --data-dir DIR --dataset D --out FILE
  *                       [--broker-key KEY]

@@ -28,14 +28,13 @@
  * the first offset not yet consumed (a returned record is consumed when
  * the caller comes back for the next one or commits); acked is the last
  * CursorAck sent. acked <= consumed <= next_out. */
-#include "gb_agent_internal.h"
+#include "gb_client_internal.h"
+#include "gb_dataset_keys.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sodium.h>
 
 #include "gb_chain.h"
@@ -57,7 +56,7 @@ struct queued {
 };
 
 struct gb_subscription {
-	gb_subscription *next;
+	gb_client_handler handler;    /* frames by subscription id */
 	gb_client *c;
 	uint64_t id;
 	char dataset[GB_MAX_ID_LEN + 1];
@@ -105,138 +104,6 @@ struct gb_subscription {
 	bool returned_pending;        /* last returned record not consumed yet */
 	uint64_t pending_next;
 };
-
-/* ---------------------------------------------------------------- --from */
-
-/* Parse exactly `n` digits at *p into *out and advance. */
-static bool digits(const char **p, int n, int *out)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)(*p)[i]))
-			return false;
-		v = v * 10 + ((*p)[i] - '0');
-	}
-	*p += n;
-	*out = v;
-	return true;
-}
-
-static bool leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* RFC 3339 in UTC: YYYY-MM-DDTHH:MM:SS[.frac](Z|+00:00), 't'/'z' too. */
-static bool parse_time(const char *s, uint64_t *ns)
-{
-	static const int mdays[] = {31, 28, 31, 30, 31, 30,
-				    31, 31, 30, 31, 30, 31};
-	int y, mo, d, h, mi, sec;
-	uint64_t frac = 0, scale = 100000000;
-	struct tm tm = {0};
-	time_t t;
-	const char *p = s;
-
-	if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) ||
-	    *p++ != '-' || !digits(&p, 2, &d) || (*p != 'T' && *p != 't'))
-		return false;
-	p++;
-	if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi) ||
-	    *p++ != ':' || !digits(&p, 2, &sec))
-		return false;
-	if (*p == '.') {
-		p++;
-		if (!isdigit((unsigned char)*p))
-			return false;
-		for (; isdigit((unsigned char)*p); p++) {
-			frac += (uint64_t)(*p - '0') * scale;
-			scale /= 10; /* digits past nanoseconds are dropped */
-		}
-	}
-	if (strcmp(p, "Z") != 0 && strcmp(p, "z") != 0 &&
-	    strcmp(p, "+00:00") != 0)
-		return false;
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 ||
-	    sec > 59)
-		return false;
-	if (d > mdays[mo - 1] + (mo == 2 && leap(y)))
-		return false;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	if (t < 0 || (uint64_t)t > UINT64_MAX / 1000000000ull - 1)
-		return false;
-	*ns = (uint64_t)t * 1000000000ull + frac;
-	return true;
-}
-
-int gb_start_parse(const char *text, gb_start *out, char *why, size_t why_len)
-{
-	if (!text || !*text)
-		return gb_why(why, why_len, GB_EINVAL, "an empty start position");
-	if (!strcmp(text, "earliest")) {
-		out->kind = GB_START_EARLIEST;
-		out->value = 0;
-		return 0;
-	}
-	if (!strcmp(text, "latest")) {
-		out->kind = GB_START_LATEST;
-		out->value = 0;
-		return 0;
-	}
-	if (strspn(text, "0123456789") == strlen(text)) {
-		uint64_t v = 0;
-		for (const char *p = text; *p; p++) {
-			unsigned dgt = (unsigned)(*p - '0');
-			if (v > (UINT64_MAX - dgt) / 10)
-				return gb_why(why, why_len, GB_EINVAL,
-						"offset %.40s is out of range",
-						text);
-			v = v * 10 + dgt;
-		}
-		out->kind = GB_START_OFFSET;
-		out->value = v;
-		return 0;
-	}
-	if (strlen(text) > 10 && strspn(text, "0123456789") == 4 &&
-	    text[4] == '-') {
-		uint64_t ns;
-		if (!parse_time(text, &ns))
-			return gb_why(why, why_len, GB_EINVAL,
-					"\"%.64s\" is not an RFC 3339 UTC time "
-					"such as 2026-11-23T10:00:00Z",
-					text);
-		out->kind = GB_START_TIME;
-		out->value = ns;
-		return 0;
-	}
-	return gb_why(why, why_len, GB_EINVAL,
-			"\"%.64s\" is not earliest, latest, an offset or an "
-			"RFC 3339 UTC time such as 2026-11-23T10:00:00Z",
-			text);
-}
-
-/* ---------------------------------------------------------------- list hooks */
-
-gb_subscription *gb_subscription_list_next(const gb_subscription *s)
-{
-	return s->next;
-}
-
-void gb_subscription_set_list_next(gb_subscription *s, gb_subscription *next)
-{
-	s->next = next;
-}
-
-uint64_t gb_subscription_id(const gb_subscription *s)
-{
-	return s->id;
-}
 
 uint64_t gb_subscription_position(const gb_subscription *s)
 {
@@ -395,7 +262,7 @@ static void send_unsubscribe(gb_subscription *s)
 
 /* ---------------------------------------------------------------- frames in */
 
-void gb_subscription_on_ok(gb_subscription *s, const Govbus__V1__SubscribeOk *ok)
+static void on_ok(gb_subscription *s, const Govbus__V1__SubscribeOk *ok)
 {
 	const uint8_t *pin;
 
@@ -463,7 +330,8 @@ void gb_subscription_on_ok(gb_subscription *s, const Govbus__V1__SubscribeOk *ok
 	s->credit_unused = 0;
 }
 
-void gb_subscription_on_deliver(gb_subscription *s, gb_server_frame *frame)
+/* Takes ownership of `frame` (a Deliver). */
+static void on_deliver(gb_subscription *s, gb_server_frame *frame)
 {
 	const Govbus__V1__Deliver *d = frame->deliver;
 	struct queued *q;
@@ -490,7 +358,7 @@ void gb_subscription_on_deliver(gb_subscription *s, gb_server_frame *frame)
 	s->qtail = q;
 }
 
-void gb_subscription_on_error(gb_subscription *s, const Govbus__V1__Error *err)
+static void on_error(gb_subscription *s, const Govbus__V1__Error *err)
 {
 	/* Batches delivered before the error were allowed when sent: keep
 	 * them, the caller gets them before the error. */
@@ -498,8 +366,29 @@ void gb_subscription_on_error(gb_subscription *s, const Govbus__V1__Error *err)
 		      "%s", err->message);
 }
 
-void gb_subscription_on_reconnect(gb_subscription *s, bool restarted)
+/* A SubscribeOk, a Deliver or an Error for this subscription. */
+static void on_frame(void *self, gb_server_frame *frame)
 {
+	switch (frame->body_case) {
+	case GOVBUS__V1__SERVER_FRAME__BODY_SUBSCRIBE_OK:
+		on_ok(self, frame->subscribe_ok);
+		break;
+	case GOVBUS__V1__SERVER_FRAME__BODY_DELIVER:
+		on_deliver(self, frame);
+		return; /* the queue owns the frame now */
+	case GOVBUS__V1__SERVER_FRAME__BODY_ERROR:
+		on_error(self, frame->error);
+		break;
+	default:
+		break;
+	}
+	gb_codec_server_free(&frame);
+}
+
+/* Ask again from the first offset not yet returned to the caller. */
+static void on_reconnect(void *self, bool restarted)
+{
+	gb_subscription *s = self;
 	gb_event ev = {0};
 
 	if (s->state == SUB_ENDED)
@@ -936,6 +825,18 @@ int gb_subscription_commit(gb_subscription *s)
 
 /* ---------------------------------------------------------------- lifecycle */
 
+static void close_handler(void *self)
+{
+	gb_subscription *s = self;
+	gb_subscription_close(&s);
+}
+
+static const gb_client_handler_ops subscription_ops = {
+	.on_frame = on_frame,
+	.on_reconnect = on_reconnect,
+	.close = close_handler,
+};
+
 int gb_subscription_open(gb_client *c, const char *dataset,
 			 const gb_subscription_options *opts,
 			 gb_subscription **out)
@@ -977,7 +878,10 @@ int gb_subscription_open(gb_client *c, const char *dataset,
 	snprintf(s->dataset, sizeof s->dataset, "%s", dataset);
 	s->c = c;
 	s->id = gb_client_next_subscription_id(c);
-	gb_client_add_subscription(c, s);
+	s->handler.ops = &subscription_ops;
+	s->handler.self = s;
+	s->handler.subscription_id = s->id;
+	gb_client_handler_add(c, &s->handler);
 	send_subscribe(s, s->o.start.kind, s->o.start.value);
 	while (s->state == SUB_AWAIT_OK) {
 		rc = gb_client_wait(c, -1);
@@ -990,7 +894,7 @@ int gb_subscription_open(gb_client *c, const char *dataset,
 	 * frames): the delivered records come first, next() reports the end. */
 	if (s->state == SUB_ENDED && !s->ok_seen) {
 		rc = restate(s);
-		gb_client_remove_subscription(c, s);
+		gb_client_handler_remove(c, &s->handler);
 		queue_clear(s);
 		free(s);
 		return rc;
@@ -1014,7 +918,7 @@ void gb_subscription_close(gb_subscription **sp)
 		send_unsubscribe(s);
 	}
 	key_wait_reset(s);
-	gb_client_remove_subscription(s->c, s);
+	gb_client_handler_remove(s->c, &s->handler);
 	queue_clear(s);
 	current_release(s);
 	free(s);
